@@ -1,0 +1,60 @@
+# Outbound — every set-up step lives here, so a fresh clone needs only `make run` / `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+THREADS ?= 4
+export DJANGO_SETTINGS_MODULE := outbound.settings
+
+.PHONY: run dev test lint schema schema-check bench install migrate clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	@mkdir -p var
+	$(BIN)/outbound migrate --noinput
+	$(BIN)/outbound bootstrap-admin
+
+run: migrate
+	$(BIN)/gunicorn outbound.wsgi:application --bind $(HOST):$(PORT) \
+		--workers $(WORKERS) --threads $(THREADS) --access-logfile - --timeout 60
+
+dev: migrate
+	DJANGO_DEBUG=1 $(BIN)/outbound runserver $(HOST):$(PORT)
+
+test: $(STAMP)
+	@mkdir -p var
+	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(MAKE) --no-print-directory schema-check
+
+schema: $(STAMP)
+	$(BIN)/outbound spectacular --file docs/openapi.yaml --validate --fail-on-warn
+	@echo "docs/openapi.yaml regenerated"
+
+schema-check: $(STAMP)
+	@$(BIN)/outbound spectacular --file var/openapi.check.yaml --validate --fail-on-warn
+	@diff -u docs/openapi.yaml var/openapi.check.yaml >/dev/null \
+		|| { echo "docs/openapi.yaml is out of date: run make schema"; diff -u docs/openapi.yaml var/openapi.check.yaml | head -40; exit 1; }
+	@echo "OpenAPI schema: no drift"
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Outbound: a self-hosted service for a platform's outbound connections."""

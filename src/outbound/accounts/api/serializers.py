@@ -1,0 +1,48 @@
+"""Input/output shapes of the accounts API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+
+from outbound.accounts.models import Role, User
+
+
+class RoleSerializer(serializers.ModelSerializer[Role]):
+    permissions = serializers.ListField(child=serializers.CharField(max_length=100))
+
+    class Meta:
+        model = Role
+        fields = ["id", "name", "permissions"]
+
+
+class UserSerializer(serializers.ModelSerializer[User]):
+    password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+    roles = serializers.PrimaryKeyRelatedField(many=True, queryset=Role.objects.all(), required=False)
+    is_superuser = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = [
+            "id", "username", "password", "email", "first_name", "last_name", "is_active",
+            "is_superuser", "roles", "date_joined", "last_login",
+        ]
+        read_only_fields = ["date_joined", "last_login"]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        if self.instance is not None:  # updating: the password is optional
+            fields["password"].required = False
+        return fields
+
+
+class TokenRequestSerializer(TokenObtainPairSerializer):
+    pass
+
+
+class PermissionFlagsSerializer(serializers.Serializer[dict[str, bool]]):
+    list = serializers.BooleanField()
+    view = serializers.BooleanField()
+    create = serializers.BooleanField()
+    edit = serializers.BooleanField()
+    delete = serializers.BooleanField()

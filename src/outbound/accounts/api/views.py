@@ -1,0 +1,99 @@
+"""Accounts API: tokens, users, roles and the caller's permissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.exceptions import AuthenticationFailed, NotFound, Throttled
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenObtainPairView
+
+from outbound.accounts import selectors, services, throttling
+from outbound.accounts.api.serializers import (
+    PermissionFlagsSerializer,
+    RoleSerializer,
+    UserSerializer,
+)
+from outbound.accounts.models import Role, User
+from outbound.core.api.autocomplete import AutocompleteMixin
+from outbound.core.permissions import AUTHENTICATED, PERMISSIONS, resource_permissions
+
+
+class TokenView(TokenObtainPairView):
+    """``POST /api/auth/token/``: a JWT pair; failed attempts per username are throttled."""
+
+    permission_classes = [AllowAny]
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        username = str(request.data.get("username", "")) if hasattr(request.data, "get") else ""
+        locked, wait = throttling.is_locked(username)
+        if locked:
+            raise Throttled(wait=wait, detail="Too many failed login attempts. Try again later.")
+        try:
+            return super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            throttling.record_failure(username)
+            raise
+
+
+class RoleViewSet(viewsets.ModelViewSet[Role]):
+    serializer_class = RoleSerializer
+    permission_resource = "roles"
+    filterset_fields = ["name"]
+
+    def get_queryset(self) -> QuerySet[Role]:
+        return selectors.role_list()
+
+    def perform_create(self, serializer: BaseSerializer[Role]) -> None:
+        serializer.instance = services.role_create(**serializer.validated_data, actor=self.request.user)
+
+    def perform_update(self, serializer: BaseSerializer[Role]) -> None:
+        assert serializer.instance is not None
+        serializer.instance = services.role_update(
+            role=serializer.instance, data=serializer.validated_data, actor=self.request.user
+        )
+
+    def perform_destroy(self, instance: Role) -> None:
+        services.role_delete(role=instance, actor=self.request.user)
+
+
+class UserViewSet(AutocompleteMixin, viewsets.ModelViewSet[User]):
+    serializer_class = UserSerializer
+    permission_resource = "users"
+    permission_actions = {"autocomplete": AUTHENTICATED}
+    autocomplete_field = "username"
+    filterset_fields = ["username", "email", "is_active"]
+
+    def get_queryset(self) -> QuerySet[User]:
+        return selectors.user_list()
+
+    def perform_create(self, serializer: BaseSerializer[User]) -> None:
+        serializer.instance = services.user_create(**serializer.validated_data, actor=self.request.user)
+
+    def perform_update(self, serializer: BaseSerializer[User]) -> None:
+        assert serializer.instance is not None
+        serializer.instance = services.user_update(
+            user=serializer.instance, data=serializer.validated_data, actor=self.request.user
+        )
+
+    def perform_destroy(self, instance: User) -> None:
+        services.user_delete(user=instance, actor=self.request.user)
+
+
+class ResourcePermissionsView(APIView):
+    """``GET /api/users/permissions/<resource>``: the caller's five flags on a resource."""
+
+    required_permissions = {"GET": AUTHENTICATED}
+
+    @extend_schema(responses=PermissionFlagsSerializer)
+    def get(self, request: Request, resource: str) -> Response:
+        if resource not in PERMISSIONS:
+            raise NotFound()
+        return Response(resource_permissions(request.user, resource), status=status.HTTP_200_OK)

@@ -1,0 +1,8 @@
+"""App config for accounts: users, roles, tokens."""
+
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "outbound.accounts"
+    label = "accounts"

@@ -1,0 +1,1 @@
+"""Shared API building blocks."""

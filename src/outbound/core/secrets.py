@@ -1,0 +1,173 @@
+"""Encryption of secrets at rest: an AES-GCM key ring with key ids, rows bound through AAD.
+
+A stored secret looks like ``enc1$<kid>$<base64url(nonce || ciphertext+tag)>``. The key id
+names the key that sealed it, so keys can rotate: the first key of the ring seals, every key
+of the ring opens. The associated data names the row and field (``mail.smtpconfig:<uid>:password``)
+so a ciphertext copied onto another row does not decrypt there.
+
+Keys come from ``OUTBOUND_SECRET_KEY`` (comma-separated, newest first) or, when that is
+unset, from ``var/secret.key`` (one key per line, newest first), generated with mode 0600 on
+first use.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import os
+import secrets as _random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "enc1"
+NONCE_BYTES = 12
+
+
+class SecretDecryptionError(Exception):
+    """A stored secret could not be opened: unknown key id, wrong row, or tampering."""
+
+
+def new_key() -> str:
+    """A fresh 256-bit key in the text form the environment and key file hold."""
+    return base64.urlsafe_b64encode(_random.token_bytes(32)).decode()
+
+
+def _key_bytes(text: str) -> bytes:
+    """32 key bytes from a base64 key, or derived (HKDF) from any other passphrase."""
+    text = text.strip()
+    try:
+        raw = base64.urlsafe_b64decode(text.encode())
+        if len(raw) == 32:
+            return raw
+    except (binascii.Error, ValueError):
+        pass
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"outbound-passphrase").derive(
+        text.encode()
+    )
+
+
+@dataclass(frozen=True)
+class Key:
+    kid: str
+    material: bytes
+
+    @classmethod
+    def from_text(cls, text: str) -> Key:
+        material = _key_bytes(text)
+        kid = hashlib.sha256(b"outbound-kid:" + material).hexdigest()[:8]
+        return cls(kid=kid, material=material)
+
+
+class KeyRing:
+    """The keys in use: ``keys[0]`` seals new secrets, all of them open old ones."""
+
+    def __init__(self, keys: list[Key]) -> None:
+        if not keys:
+            raise ValueError("a key ring needs at least one key")
+        self.keys = keys
+        self._by_kid = {k.kid: k for k in keys}
+
+    @classmethod
+    def from_texts(cls, texts: list[str]) -> KeyRing:
+        return cls([Key.from_text(t) for t in texts if t.strip()])
+
+    @property
+    def primary(self) -> Key:
+        return self.keys[0]
+
+    def encrypt(self, plaintext: str, *, context: str) -> str:
+        key = self.primary
+        nonce = _random.token_bytes(NONCE_BYTES)
+        sealed = AESGCM(key.material).encrypt(nonce, plaintext.encode(), context.encode())
+        blob = base64.urlsafe_b64encode(nonce + sealed).decode()
+        return f"{PREFIX}${key.kid}${blob}"
+
+    def decrypt(self, token: str, *, context: str) -> str:
+        try:
+            prefix, kid, blob = token.split("$", 2)
+            raw = base64.urlsafe_b64decode(blob.encode())
+        except (ValueError, binascii.Error) as exc:
+            raise SecretDecryptionError("malformed secret") from exc
+        if prefix != PREFIX or kid not in self._by_kid:
+            raise SecretDecryptionError(f"no key with id {kid!r} in the key ring")
+        try:
+            plain = AESGCM(self._by_kid[kid].material).decrypt(
+                raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode()
+            )
+        except InvalidTag as exc:
+            raise SecretDecryptionError("secret does not belong to this row or was altered") from exc
+        return plain.decode()
+
+    @staticmethod
+    def kid_of(token: str) -> str:
+        return token.split("$", 2)[1] if token.count("$") >= 2 else ""
+
+
+def read_key_texts(env_value: str, key_file: Path) -> list[str]:
+    """The configured keys, newest first; generates the key file when nothing is configured."""
+    if env_value.strip():
+        return [t.strip() for t in env_value.split(",") if t.strip()]
+    if key_file.exists():
+        return [line.strip() for line in key_file.read_text().splitlines() if line.strip()]
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = new_key()
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race; use its key
+        return read_key_texts("", key_file)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    print(
+        f"WARNING: OUTBOUND_SECRET_KEY is not set; generated a new encryption key in {key_file} "
+        "(mode 0600). Back it up: secrets stored under it cannot be read without it.",
+        file=sys.stderr,
+    )
+    return [key]
+
+
+def write_key_file(key_file: Path, texts: list[str]) -> None:
+    """Replace the key file atomically, keeping mode 0600."""
+    tmp = key_file.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("".join(t + "\n" for t in texts))
+    os.replace(tmp, key_file)
+
+
+def django_secret_key(env_value: str, key_file: Path) -> str:
+    """Django's signing key, derived from the primary encryption key (one secret to manage)."""
+    primary = Key.from_text(read_key_texts(env_value, key_file)[0])
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"django-secret-key").derive(
+        primary.material
+    ).hex()
+
+
+_ring: KeyRing | None = None
+
+
+def keyring() -> KeyRing:
+    """The process's key ring, read once from the settings."""
+    global _ring
+    if _ring is None:
+        from django.conf import settings
+
+        _ring = KeyRing.from_texts(
+            read_key_texts(settings.OUTBOUND_SECRET_KEY, Path(settings.OUTBOUND_SECRET_KEY_FILE))
+        )
+    return _ring
+
+
+def reset_keyring(ring: KeyRing | None = None) -> None:
+    """Use ``ring`` from now on (or re-read the settings on next use)."""
+    global _ring
+    _ring = ring

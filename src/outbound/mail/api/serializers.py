@@ -1,0 +1,224 @@
+"""The ALX ``/api/administration/smtp-settings/`` shapes, in ALX's field names and messages.
+
+The limits below are the seed's; the OPTIONS document is built from the same constants.
+Input is translated to core field names by :meth:`SmtpSettingsInput.core_data`; core
+validation errors come back through :data:`CORE_TO_ALX`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from outbound.core.validators import (
+    reject_control_characters,
+    split_addresses,
+    validate_address,
+    validate_host,
+)
+from outbound.integrations.models import AuthenticationObject
+from outbound.integrations.providers import MICROSOFT_CLIENT_CREDENTIALS
+from outbound.mail.choices import MAX_FAILURE_EMAILS, AuthorizationMethod, tls_from_security
+from outbound.mail.models import SmtpConfig
+
+PASSWORD_MAX = 128
+HOST_MAX = 63
+USERNAME_MAX = 254
+FROM_EMAIL_MAX = 254
+FAILURE_EMAIL_MAX = 255
+
+# Core field name -> ALX field name, for errors raised by the core.
+CORE_TO_ALX = {
+    "sender_address": "from_email",
+    "failure_emails": "failure_email",
+    "security": "tls",
+}
+
+INVALID_CHOICE = "{input} is not a valid choice."
+
+
+def _django_validator(fn: Any) -> Any:
+    """A core validator as a DRF validator (same messages)."""
+
+    def run(value: Any) -> None:
+        try:
+            fn(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+
+    return run
+
+
+def validate_failure_email(value: str) -> None:
+    addresses = split_addresses(value)
+    if len(addresses) > MAX_FAILURE_EMAILS:
+        raise serializers.ValidationError(f"Up to {MAX_FAILURE_EMAILS} items allowed.")
+    for address in addresses:
+        try:
+            validate_address(address)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(f"{address!r}: {exc.messages[0]}") from exc
+
+
+class SmtpSettingsOutput(serializers.Serializer[SmtpConfig]):
+    username = serializers.CharField()
+    port = serializers.IntegerField(allow_null=True)
+    tls = serializers.BooleanField()
+    host = serializers.CharField()
+    from_email = serializers.CharField()
+    failure_email = serializers.CharField()
+    authorization_method = serializers.ChoiceField(choices=AuthorizationMethod.choices)
+    authentication_object = serializers.IntegerField(allow_null=True)
+
+    def to_representation(self, instance: SmtpConfig | None) -> dict[str, Any]:
+        if instance is None:  # nothing configured yet: the empty form
+            return {
+                "username": "", "port": None, "tls": False, "host": "", "from_email": "",
+                "failure_email": "", "authorization_method": AuthorizationMethod.USERNAME_AND_PASSWORD,
+                "authentication_object": None,
+            }
+        return {
+            "username": instance.username,
+            "port": instance.port,
+            "tls": tls_from_security(instance.security),
+            "host": instance.host,
+            "from_email": instance.sender_address,
+            "failure_email": ", ".join(instance.failure_emails or []),
+            "authorization_method": instance.authorization_method,
+            "authentication_object": instance.authentication_object_id,
+        }
+
+
+class SmtpSettingsInput(serializers.Serializer[dict[str, Any]]):
+    """PATCH body (and the test body): every field optional, checked as the seed documents."""
+
+    password = serializers.CharField(
+        max_length=PASSWORD_MAX, required=False, trim_whitespace=False, write_only=True
+    )
+    username = serializers.CharField(
+        max_length=USERNAME_MAX, required=False,
+        validators=[_django_validator(reject_control_characters)],
+    )
+    port = serializers.IntegerField(min_value=0, max_value=65535, required=False)
+    tls = serializers.BooleanField(required=False)
+    host = serializers.CharField(
+        max_length=HOST_MAX, required=False, validators=[_django_validator(validate_host)]
+    )
+    from_email = serializers.CharField(
+        max_length=FROM_EMAIL_MAX, required=False,
+        validators=[_django_validator(validate_address)],
+    )
+    failure_email = serializers.CharField(
+        max_length=FAILURE_EMAIL_MAX, required=False, allow_blank=True,
+        validators=[validate_failure_email],
+    )
+    authorization_method = serializers.ChoiceField(
+        choices=AuthorizationMethod.choices, required=False,
+        error_messages={"invalid_choice": INVALID_CHOICE},
+    )
+    authentication_object = serializers.IntegerField(required=False, allow_null=True)
+
+    def validate_authentication_object(self, value: int | None) -> AuthenticationObject | None:
+        if value is None:
+            return None
+        obj = AuthenticationObject.objects.filter(pk=value).first()
+        if obj is None or obj.provider != MICROSOFT_CLIENT_CREDENTIALS.key:
+            raise serializers.ValidationError(INVALID_CHOICE.format(input=value))
+        return obj
+
+    def core_data(self) -> dict[str, Any]:
+        """The validated body in core field names."""
+        data = dict(self.validated_data)
+        if "from_email" in data:
+            data["sender_address"] = data.pop("from_email")
+        if "failure_email" in data:
+            data["failure_emails"] = split_addresses(data.pop("failure_email"))
+        return data
+
+
+class SmtpTestInput(SmtpSettingsInput):
+    receiver_address = serializers.CharField(
+        max_length=254, required=False, validators=[_django_validator(validate_address)],
+        help_text="Optional: also send one test message to this address.",
+    )
+
+
+class TestStepSerializer(serializers.Serializer[dict[str, Any]]):
+    name = serializers.CharField()
+    ok = serializers.BooleanField()
+    duration_ms = serializers.FloatField()
+    detail = serializers.CharField()
+
+
+class SmtpTestResultSerializer(serializers.Serializer[dict[str, Any]]):
+    status = serializers.ChoiceField(choices=["OK", "ERROR"])
+    msg = serializers.CharField()
+    steps = TestStepSerializer(many=True)
+
+
+def remap_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
+    """Core validation errors under ALX field names."""
+    return {CORE_TO_ALX.get(field, field): list(msgs) for field, msgs in exc.message_dict.items()}
+
+
+def options_document() -> dict[str, Any]:
+    """The seed's ``OPTIONS /api/administration/smtp-settings/`` document."""
+    password = {
+        "alias": "password", "type": "string", "required": True,
+        "validators": [{"type": "max_length", "length": PASSWORD_MAX}],
+    }
+    return {
+        "details": {
+            "schema": [
+                password,
+                {
+                    "alias": "host", "type": "string", "required": True,
+                    "validators": [{"type": "max_length", "length": HOST_MAX}],
+                },
+                {"alias": "port", "required": True, "type": "int"},
+                {"alias": "tls", "type": "bool"},
+                {
+                    "alias": "username", "type": "string", "required": True,
+                    "validators": [{"type": "max_length", "length": USERNAME_MAX}],
+                },
+                {
+                    "alias": "from_email", "type": "string", "required": True,
+                    "validators": [
+                        {"type": "email"}, {"type": "max_length", "length": FROM_EMAIL_MAX}
+                    ],
+                },
+                {
+                    "alias": "failure_email", "type": "string", "required": True,
+                    "validators": [
+                        {"type": "max_length", "length": FAILURE_EMAIL_MAX},
+                        {"type": "max_value", "length": MAX_FAILURE_EMAILS},
+                    ],
+                },
+                {
+                    "alias": "authorization_method", "type": "enum", "required": False,
+                    "values": [{"value": v, "text": t} for v, t in AuthorizationMethod.choices],
+                    "schema_by_authorization_method": [
+                        {
+                            "authorization_method": AuthorizationMethod.USERNAME_AND_PASSWORD.value,
+                            "schema": [password],
+                        },
+                        {
+                            "authorization_method": (
+                                AuthorizationMethod.MICROSOFT_CLIENT_CREDENTIALS.value
+                            ),
+                            "schema": [
+                                {
+                                    "alias": "authentication_object", "type": "enum",
+                                    "required": True,
+                                    "autocomplete": "/api/authentication-objects/?provider="
+                                    + MICROSOFT_CLIENT_CREDENTIALS.key,
+                                }
+                            ],
+                        },
+                    ],
+                },
+            ]
+        }
+    }

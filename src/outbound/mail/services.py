@@ -1,0 +1,252 @@
+"""Writes to SMTP configurations, and the connection test over stored or proposed settings.
+
+Every API shape (native ALX, ZITADEL, Hitachi, Commvault, PrivX) and the console call these
+functions with core field names; each write records its event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from outbound.core.errors import ServiceError
+from outbound.core.events import record_event
+from outbound.mail.choices import AuthorizationMethod, Security, security_from_tls
+from outbound.mail.models import SmtpConfig
+from outbound.mail.tester import TestReport, run_test
+from outbound.mail.transport import SmtpTarget
+
+RESOURCE = "smtp_config"
+
+# Core fields a write may set (``password`` and ``tls`` are handled apart).
+FIELDS = (
+    "description", "host", "port", "security", "username", "authorization_method",
+    "authentication_object", "sender_address", "sender_name", "reply_to_address",
+    "failure_emails", "timeout",
+)
+# A stored secret is only reused for a test that reaches the same server as the same user.
+SAME_SERVER_FIELDS = ("host", "port", "security", "username", "authorization_method")
+PASSWORD_AGAIN = (
+    "Enter the password: the server, port, TLS mode, username or authorization method differ "
+    "from the saved settings, so the saved password is not reused."
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class StateConflict(ServiceError):
+    """The configuration is already in the requested state (ZITADEL: FailedPrecondition)."""
+
+
+def retry_on_conflict(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` atomically; a lost race on a unique constraint is retried from the start."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(3):
+            try:
+                with transaction.atomic():
+                    return fn(*args, **kwargs)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def _resolve_tls(data: dict[str, Any], current: SmtpConfig) -> dict[str, Any]:
+    """Turn a dialect's ``tls`` flag into ``security`` (465 means implicit TLS)."""
+    data = dict(data)
+    tls = data.pop("tls", None)
+    if tls is None and "port" in data and "security" not in data and current.pk:
+        # A new port under a TLS mode re-derives the mode, so 465 stays implicit TLS.
+        tls = current.security != Security.NONE
+    if tls is not None and "security" not in data:
+        data["security"] = security_from_tls(bool(tls), data.get("port", current.port))
+    return data
+
+
+def _apply(config: SmtpConfig, data: dict[str, Any]) -> list[str]:
+    """Set ``data`` on ``config``; return the names of the fields that changed."""
+    data = _resolve_tls(data, config)
+    changed = []
+    for name in FIELDS:
+        if name in data and getattr(config, name) != data[name]:
+            setattr(config, name, data[name])
+            changed.append(name)
+    password = data.get("password")
+    if password is not None:
+        if password == "":
+            if config.has_password:
+                config.set_secret(SmtpConfig.SECRET_PASSWORD, None)
+                changed.append("password")
+        elif password != config.get_secret(SmtpConfig.SECRET_PASSWORD):
+            config.set_secret(SmtpConfig.SECRET_PASSWORD, password)
+            changed.append("password")
+    if config.authorization_method != AuthorizationMethod.MICROSOFT_CLIENT_CREDENTIALS:
+        if config.authentication_object_id is not None and "authentication_object" not in data:
+            config.authentication_object = None
+            changed.append("authentication_object")
+    return changed
+
+
+def _stamp(config: SmtpConfig, actor: Any, *, creating: bool) -> None:
+    if getattr(actor, "pk", None):
+        config.modified_by = actor
+        if creating:
+            config.created_by = actor
+
+
+def _deactivate_others(config: SmtpConfig, actor: Any) -> None:
+    for other in SmtpConfig.objects.select_for_update().filter(is_active=True).exclude(pk=config.pk):
+        other.is_active = False
+        other.save(update_fields=["is_active", "modified_at"])
+        record_event(resource_type=RESOURCE, resource_id=other.pk, action="deactivated", actor=actor)
+
+
+def _create(*, data: dict[str, Any], actor: Any, activate: bool) -> SmtpConfig:
+    config = SmtpConfig()
+    changed = _apply(config, data)
+    _stamp(config, actor, creating=True)
+    config.full_clean(validate_constraints=False)
+    if activate:
+        _deactivate_others(config, actor)
+        config.is_active = True
+    config.save()
+    record_event(
+        resource_type=RESOURCE, resource_id=config.pk, action="created", actor=actor,
+        changed_fields=changed,
+    )
+    if activate:
+        record_event(resource_type=RESOURCE, resource_id=config.pk, action="activated", actor=actor)
+    return config
+
+
+def _update(*, config: SmtpConfig, data: dict[str, Any], actor: Any) -> SmtpConfig:
+    config = SmtpConfig.objects.select_for_update().get(pk=config.pk)
+    changed = _apply(config, data)
+    if not changed:
+        return config
+    _stamp(config, actor, creating=False)
+    config.full_clean(validate_constraints=False)
+    config.save()
+    record_event(
+        resource_type=RESOURCE, resource_id=config.pk, action="updated", actor=actor,
+        changed_fields=changed,
+    )
+    return config
+
+
+@retry_on_conflict
+def smtp_config_create(*, data: dict[str, Any], actor: Any, activate: bool = False) -> SmtpConfig:
+    return _create(data=data, actor=actor, activate=activate)
+
+
+@retry_on_conflict
+def smtp_config_update(*, config: SmtpConfig, data: dict[str, Any], actor: Any) -> SmtpConfig:
+    return _update(config=config, data=data, actor=actor)
+
+
+@retry_on_conflict
+def active_smtp_config_save(*, data: dict[str, Any], actor: Any) -> SmtpConfig:
+    """The singleton write of ALX, Commvault and PrivX: update the active configuration,
+    or create it (active) when none is."""
+    current = SmtpConfig.objects.select_for_update().filter(is_active=True).first()
+    if current is None:
+        return _create(data=data, actor=actor, activate=True)
+    return _update(config=current, data=data, actor=actor)
+
+
+@retry_on_conflict
+def smtp_config_activate(*, config: SmtpConfig, actor: Any) -> SmtpConfig:
+    config = SmtpConfig.objects.select_for_update().get(pk=config.pk)
+    if config.is_active:
+        raise StateConflict("The SMTP configuration is already active.", code="already_active")
+    _deactivate_others(config, actor)
+    config.is_active = True
+    _stamp(config, actor, creating=False)
+    config.save(update_fields=["is_active", "modified_at", "modified_by"])
+    record_event(resource_type=RESOURCE, resource_id=config.pk, action="activated", actor=actor)
+    return config
+
+
+@retry_on_conflict
+def smtp_config_deactivate(*, config: SmtpConfig, actor: Any) -> SmtpConfig:
+    config = SmtpConfig.objects.select_for_update().get(pk=config.pk)
+    if not config.is_active:
+        raise StateConflict("The SMTP configuration is not active.", code="not_active")
+    config.is_active = False
+    _stamp(config, actor, creating=False)
+    config.save(update_fields=["is_active", "modified_at", "modified_by"])
+    record_event(resource_type=RESOURCE, resource_id=config.pk, action="deactivated", actor=actor)
+    return config
+
+
+@transaction.atomic
+def smtp_config_delete(*, config: SmtpConfig, actor: Any) -> None:
+    pk = config.pk
+    config.delete()
+    record_event(resource_type=RESOURCE, resource_id=pk, action="deleted", actor=actor)
+
+
+def smtp_test_target(*, stored: SmtpConfig | None, data: dict[str, Any]) -> SmtpTarget:
+    """The settings to test: ``data`` over the stored configuration, validated like a write.
+
+    The stored password is reused only when the test goes to the same server as the same
+    user with the same TLS mode and method; otherwise the caller must send it again.
+    """
+    proposal = SmtpConfig()
+    if stored is not None:
+        for name in ("uid", "sealed_secrets", *FIELDS):
+            setattr(proposal, name, getattr(stored, name))
+        proposal.pk = stored.pk
+    data = dict(data)
+    password = data.pop("password", None)
+    _apply(proposal, data)
+    errors: dict[str, list[str]] = {}
+    try:
+        proposal.full_clean(validate_unique=False, validate_constraints=False, exclude=["uid"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if (
+        password is None
+        and proposal.username
+        and proposal.authorization_method == AuthorizationMethod.USERNAME_AND_PASSWORD
+    ):
+        same_server = stored is not None and all(
+            getattr(proposal, f) == getattr(stored, f) for f in SAME_SERVER_FIELDS
+        )
+        if same_server and stored is not None and stored.has_password:
+            password = stored.get_secret(SmtpConfig.SECRET_PASSWORD)
+        elif stored is not None and stored.has_password:
+            errors.setdefault("password", []).append(PASSWORD_AGAIN)
+        else:
+            errors.setdefault("password", []).append("This field is required.")
+    if errors:
+        raise ValidationError(errors)
+    return SmtpTarget(
+        host=proposal.host,
+        port=proposal.port,
+        security=proposal.security,
+        username=proposal.username,
+        password=password,
+        authorization_method=proposal.authorization_method,
+        authentication_object=proposal.authentication_object,
+        timeout=proposal.effective_timeout,
+    )
+
+
+def smtp_config_test(
+    *, stored: SmtpConfig | None, data: dict[str, Any], receiver: str | None = None
+) -> TestReport:
+    """Validate ``data`` over ``stored`` and really talk to the server. Writes nothing."""
+    target = smtp_test_target(stored=stored, data=data)
+    sender = data.get("sender_address") or (stored.sender_address if stored else "")
+    name = data.get("sender_name") or (stored.sender_name if stored else "")
+    return run_test(target, receiver=receiver, sender=sender, sender_name=name)

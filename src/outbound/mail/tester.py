@@ -1,0 +1,87 @@
+"""The connection test: open a connection like the sender would, optionally send one
+message, say QUIT, and report every step."""
+
+from __future__ import annotations
+
+import smtplib
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, make_msgid
+from typing import Any
+
+from outbound.mail.transport import (
+    Session,
+    SmtpTarget,
+    Step,
+    StepFailed,
+    close_quietly,
+    helo_name,
+    open_connection,
+)
+
+SUCCESS_MESSAGE = "Connection successfully tested."
+
+
+@dataclass
+class TestReport:
+    ok: bool
+    message: str
+    steps: list[Step] = field(default_factory=list)
+    failed_step: str | None = None
+    uses_microsoft: bool = False
+
+    __test__ = False  # not a pytest test class
+
+    def steps_as_dicts(self) -> list[dict[str, Any]]:
+        return [s.as_dict() for s in self.steps]
+
+
+def build_test_message(*, sender: str, sender_name: str, receiver: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = formataddr((sender_name, sender)) if sender_name else sender
+    msg["To"] = receiver
+    msg["Subject"] = "Outbound test message"
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=helo_name())
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(
+        "This message was sent by Outbound to test the SMTP configuration.\n"
+        "If you received it, the configuration works.\n"
+    )
+    return msg
+
+
+def run_test(
+    target: SmtpTarget, *, receiver: str | None = None, sender: str = "", sender_name: str = ""
+) -> TestReport:
+    session = Session(target)
+    smtp: smtplib.SMTP | None = None
+    try:
+        smtp = open_connection(target, session)
+        if receiver:
+            with session.step("send") as step:
+                message = build_test_message(
+                    sender=sender or target.username, sender_name=sender_name, receiver=receiver
+                )
+                refused = smtp.send_message(message)
+                if refused:
+                    raise smtplib.SMTPRecipientsRefused(refused)
+                step.detail = f"Test message accepted for {receiver}."
+                step.data["message_id"] = message["Message-ID"]
+        with session.step("quit") as step:
+            code, text = smtp.quit()
+            step.data["reply"] = f"{code} {text.decode('utf-8', 'replace')}"
+            step.detail = "Said goodbye."
+            smtp = None
+        return TestReport(
+            ok=True, message=SUCCESS_MESSAGE, steps=session.steps,
+            uses_microsoft=target.uses_microsoft,
+        )
+    except StepFailed as failure:
+        return TestReport(
+            ok=False, message=failure.message, steps=session.steps, failed_step=failure.step,
+            uses_microsoft=target.uses_microsoft,
+        )
+    finally:
+        session.close()
+        close_quietly(smtp)

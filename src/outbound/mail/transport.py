@@ -1,0 +1,305 @@
+"""The one SMTP transport builder: the connection test and the sender open connections here.
+
+``open_connection`` walks resolve → egress check → connect → implicit TLS or banner + EHLO +
+STARTTLS → EHLO → AUTH, recording every step (name, ok, duration, server reply, TLS details,
+capabilities). A watchdog closes the socket at the deadline, so nothing outlives the timeout
+even against a server that accepts and never speaks. Credentials are never sent before TLS
+when TLS was asked for, and every step's text is scrubbed of the secrets in play.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import smtplib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from outbound.core import egress
+from outbound.core.tls import client_context, describe_tls
+from outbound.integrations.microsoft import TokenError, fetch_token
+from outbound.integrations.models import AuthenticationObject
+from outbound.mail.choices import AuthorizationMethod, Security
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """Everything needed to reach and log in to one SMTP server."""
+
+    host: str
+    port: int
+    security: str = Security.STARTTLS
+    username: str = ""
+    password: str | None = field(default=None, repr=False)
+    authorization_method: str = AuthorizationMethod.USERNAME_AND_PASSWORD
+    authentication_object: AuthenticationObject | None = field(default=None, repr=False)
+    timeout: float = 10.0
+
+    @property
+    def uses_microsoft(self) -> bool:
+        return self.authorization_method == AuthorizationMethod.MICROSOFT_CLIENT_CREDENTIALS
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool = True
+    duration_ms: float = 0.0
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "duration_ms": round(self.duration_ms, 1),
+            "detail": self.detail,
+            **self.data,
+        }
+
+
+class StepFailed(Exception):
+    def __init__(self, step: str, message: str):
+        super().__init__(message)
+        self.step = step
+        self.message = message
+
+
+class _Refused(Exception):
+    """A failure whose message is already meant for an admin."""
+
+
+class Session:
+    """Step recorder, deadline and watchdog for one connection attempt."""
+
+    def __init__(self, target: SmtpTarget):
+        self.target = target
+        self.steps: list[Step] = []
+        self.deadline = time.monotonic() + target.timeout
+        self.smtp: smtplib.SMTP | None = None
+        self.raw_sock: socket.socket | None = None
+        self.aborted = False
+        self._secrets = [s for s in (target.password,) if s]
+        self._watchdog = threading.Timer(target.timeout, self._abort)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.01)
+
+    def add_secret(self, value: str) -> None:
+        self._secrets.append(value)
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            for form in (secret, base64.b64encode(secret.encode()).decode()):
+                text = text.replace(form, "***")
+        return text
+
+    def _abort(self) -> None:
+        self.aborted = True
+        sock = self.smtp.sock if self.smtp is not None and self.smtp.sock else self.raw_sock
+        if sock is not None:
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._watchdog.cancel()
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[Step]:
+        step = Step(name)
+        if self.smtp is not None and self.smtp.sock is not None:
+            self.smtp.sock.settimeout(self.remaining())
+        started = time.perf_counter()
+        try:
+            if time.monotonic() >= self.deadline:
+                raise TimeoutError
+            yield step
+        except Exception as exc:
+            step.ok = False
+            step.detail = self.scrub(self.describe(exc))
+            raise StepFailed(name, step.detail) from exc
+        finally:
+            step.duration_ms = (time.perf_counter() - started) * 1000
+            step.detail = self.scrub(step.detail)
+            if "reply" in step.data:
+                step.data["reply"] = self.scrub(str(step.data["reply"]))
+            self.steps.append(step)
+
+    def describe(self, exc: BaseException) -> str:
+        timeout = f"{self.target.timeout:g}"
+        if self.aborted or isinstance(exc, TimeoutError | socket.timeout):
+            return f"No answer from the server within {timeout} seconds."
+        if isinstance(exc, _Refused | TokenError | egress.ResolutionFailed | egress.EgressDenied):
+            return str(exc)
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return f"The server's certificate could not be verified: {exc.verify_message}."
+        if isinstance(exc, ssl.SSLError):
+            return f"The TLS handshake failed: {exc.reason or exc}."
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return f"The server rejected the credentials: {_reply(exc.smtp_code, exc.smtp_error)}."
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            replies = "; ".join(_reply(c, m) for c, m in exc.recipients.values())
+            return f"The server refused the recipient: {replies}."
+        if isinstance(exc, smtplib.SMTPServerDisconnected):
+            return "The server closed the connection unexpectedly."
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return f"The server answered {_reply(exc.smtp_code, exc.smtp_error)}."
+        if isinstance(exc, ConnectionRefusedError):
+            return "The server refused the connection (nothing listens on that port?)."
+        if isinstance(exc, OSError):
+            return f"Network error: {exc.strerror or type(exc).__name__}."
+        return f"Unexpected error: {type(exc).__name__}."
+
+
+@functools.cache
+def helo_name() -> str:
+    """The name we EHLO with; computed once, without the DNS lookup smtplib would do."""
+    return settings.OUTBOUND_SMTP_HELO_NAME or socket.gethostname() or "localhost"
+
+
+def _reply(code: int, message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+    return f"{code} {text}".strip()
+
+
+def _connect(addresses: list[egress.IPAddress], port: int, session: Session) -> socket.socket:
+    last: OSError | None = None
+    for address in addresses:
+        try:
+            sock = socket.create_connection((str(address), port), timeout=session.remaining())
+        except OSError as exc:
+            last = exc
+            if session.aborted or time.monotonic() >= session.deadline:
+                break
+            continue
+        session.raw_sock = sock
+        return sock
+    raise last or OSError("no address to connect to")
+
+
+def _capabilities(smtp: smtplib.SMTP) -> list[str]:
+    return [f"{k.upper()} {v}".strip() for k, v in smtp.esmtp_features.items()]
+
+
+def open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
+    """An SMTP connection, greeted and authenticated, or :class:`StepFailed`."""
+    with session.step("resolve") as step:
+        addresses = egress.resolve(target.host, target.port, timeout=session.remaining())
+        step.data["addresses"] = [str(a) for a in addresses]
+        egress.check(addresses, target.port)
+        step.detail = f"{target.host} resolves to {', '.join(map(str, addresses))}."
+
+    context = client_context()
+    hostname = target.host.strip("[]")
+    with session.step("connect") as step:
+        sock = _connect(addresses, target.port, session)
+        peer = sock.getpeername()
+        step.detail = f"Connected to {peer[0]} port {peer[1]}."
+
+    if target.security == Security.SSL:
+        with session.step("tls") as step:
+            sock.settimeout(session.remaining())
+            sock = context.wrap_socket(sock, server_hostname=hostname)
+            session.raw_sock = sock
+            step.data.update(describe_tls(sock))
+            step.detail = f"Implicit TLS established ({sock.version()})."
+
+    smtp = smtplib.SMTP(local_hostname=helo_name(), timeout=session.remaining())
+    smtp._host = hostname  # type: ignore[attr-defined]  # STARTTLS verifies against this name
+    smtp.sock = sock
+    session.smtp = smtp
+
+    with session.step("banner") as step:
+        code, message = smtp.getreply()
+        step.data["reply"] = _reply(code, message)
+        if code != 220:
+            raise smtplib.SMTPConnectError(code, message)
+        step.detail = "The server greeted us."
+
+    with session.step("ehlo") as step:
+        code, message = smtp.ehlo()
+        step.data["reply"] = _reply(code, message).splitlines()[0]
+        if not 200 <= code < 300:
+            raise smtplib.SMTPHeloError(code, message)
+        step.data["capabilities"] = _capabilities(smtp)
+        step.detail = f"{len(smtp.esmtp_features)} extensions advertised."
+
+    if target.security == Security.STARTTLS:
+        with session.step("starttls") as step:
+            if not smtp.has_extn("starttls"):
+                raise _Refused(
+                    "The server does not offer STARTTLS; nothing more was sent (no credentials)."
+                )
+            code, message = smtp.starttls(context=context)
+            step.data["reply"] = _reply(code, message)
+            assert isinstance(smtp.sock, ssl.SSLSocket)
+            step.data.update(describe_tls(smtp.sock))
+            step.detail = f"TLS established ({smtp.sock.version()})."
+        with session.step("ehlo_after_starttls") as step:
+            code, message = smtp.ehlo()
+            step.data["reply"] = _reply(code, message).splitlines()[0]
+            if not 200 <= code < 300:
+                raise smtplib.SMTPHeloError(code, message)
+            step.data["capabilities"] = _capabilities(smtp)
+            step.detail = f"{len(smtp.esmtp_features)} extensions advertised."
+
+    if target.uses_microsoft:
+        obj = target.authentication_object
+        with session.step("token") as step:
+            if obj is None:
+                raise _Refused("No authentication object is set.")
+            secret = obj.get_secret("client_secret")
+            if secret:
+                session.add_secret(secret)
+            token = fetch_token(obj, timeout=session.remaining())
+            session.add_secret(token.value)
+            step.detail = "Access token received from the token endpoint."
+        with session.step("auth") as step:
+            _require_auth(smtp, "XOAUTH2")
+            sasl = f"user={target.username}\x01auth=Bearer {token.value}\x01\x01"
+            code, message = smtp.auth("XOAUTH2", lambda challenge=None: sasl if challenge is None else "")
+            step.data.update(mechanism="XOAUTH2", reply=_reply(code, message))
+            step.detail = "Authenticated with XOAUTH2."
+    elif target.username:
+        with session.step("auth") as step:
+            mechanism = _require_auth(smtp, "PLAIN", "LOGIN")
+            smtp.user, smtp.password = target.username, target.password or ""
+            handler = smtp.auth_plain if mechanism == "PLAIN" else smtp.auth_login
+            code, message = smtp.auth(mechanism, handler, initial_response_ok=True)
+            step.data.update(mechanism=mechanism, reply=_reply(code, message))
+            step.detail = f"Authenticated as {target.username} with {mechanism}."
+    return smtp
+
+
+def _require_auth(smtp: smtplib.SMTP, *mechanisms: str) -> str:
+    offered = (smtp.esmtp_features.get("auth") or "").upper().split()
+    for mechanism in mechanisms:
+        if mechanism in offered:
+            return mechanism
+    if not offered:
+        raise _Refused("The server does not offer authentication (no AUTH extension).")
+    raise _Refused(
+        f"The server offers {', '.join(offered)}, none of which Outbound supports here "
+        f"({', '.join(mechanisms)})."
+    )
+
+
+def close_quietly(smtp: smtplib.SMTP | None) -> None:
+    if smtp is None:
+        return
+    try:
+        smtp.close()
+    except OSError:
+        pass

@@ -1,0 +1,171 @@
+"""Django settings: everything comes from the environment (12-factor)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(os.environ.get("OUTBOUND_HOME", Path.cwd())).resolve()
+VAR_DIR = Path(os.environ.get("OUTBOUND_VAR_DIR", BASE_DIR / "var")).resolve()
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DEBUG = _env_bool("DJANGO_DEBUG")
+
+# Django's SECRET_KEY signs sessions and CSRF tokens; it is derived from the encryption
+# key ring so that an operator has one secret to manage (see outbound.core.secrets).
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "outbound.core",
+    "outbound.accounts",
+    "outbound.integrations",
+    "outbound.mail",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "outbound.urls"
+WSGI_APPLICATION = "outbound.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+SQLITE_PATH = VAR_DIR / "outbound.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{SQLITE_PATH}", conn_max_age=60
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets readers proceed while one writer commits; IMMEDIATE takes the write lock
+        # at BEGIN so two writers queue instead of failing with "database is locked".
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+CACHES = {
+    # A database cache keeps throttling counters shared by every gunicorn worker.
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "outbound_cache",
+    }
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["outbound.core.permissions.HasOutboundPermission"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "outbound.core.pagination.CountingLimitOffsetPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_METADATA_CLASS": "rest_framework.metadata.SimpleMetadata",
+    "EXCEPTION_HANDLER": "outbound.core.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "PAGE_SIZE": 20,
+    "DEFAULT_THROTTLE_RATES": {
+        "smtp_test": os.environ.get("OUTBOUND_TEST_RATE", "30/min"),
+    },
+}
+
+SIMPLE_JWT = {
+    "AUTH_HEADER_TYPES": ("JWT", "Bearer"),
+    "ACCESS_TOKEN_LIFETIME": __import__("datetime").timedelta(minutes=15),
+    "REFRESH_TOKEN_LIFETIME": __import__("datetime").timedelta(days=1),
+    "UPDATE_LAST_LOGIN": False,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Outbound API",
+    "DESCRIPTION": "Outbound owns a platform's outbound connections: SMTP and integrations.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Outbound's own settings -------------------------------------------------------------
+OUTBOUND_SECRET_KEY = os.environ.get("OUTBOUND_SECRET_KEY", "")
+OUTBOUND_SECRET_KEY_FILE = VAR_DIR / "secret.key"
+OUTBOUND_EGRESS_ALLOW = os.environ.get("OUTBOUND_EGRESS_ALLOW", "")
+OUTBOUND_SMTP_TIMEOUT = float(os.environ.get("OUTBOUND_SMTP_TIMEOUT", "10"))
+OUTBOUND_SMTP_CA_FILE = os.environ.get("OUTBOUND_SMTP_CA_FILE", "")
+OUTBOUND_SMTP_HELO_NAME = os.environ.get("OUTBOUND_SMTP_HELO_NAME", "")
+# Failed logins allowed per username within the window before further attempts get 429.
+OUTBOUND_LOGIN_FAILURES = int(os.environ.get("OUTBOUND_LOGIN_FAILURES", "5"))
+OUTBOUND_LOGIN_WINDOW = int(os.environ.get("OUTBOUND_LOGIN_WINDOW", "900"))
+OUTBOUND_BENCH = _env_bool("OUTBOUND_BENCH")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("OUTBOUND_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+from outbound.core.secrets import django_secret_key  # noqa: E402
+
+SECRET_KEY = SECRET_KEY or django_secret_key(OUTBOUND_SECRET_KEY, OUTBOUND_SECRET_KEY_FILE)

@@ -1,0 +1,30 @@
+"""Root URLs: probes, the API, its schema and Swagger UI."""
+
+from django.conf import settings
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from outbound.core.views import healthz, readyz
+
+api_patterns = [
+    path("", include("outbound.accounts.api.urls")),
+    path("", include("outbound.integrations.api.urls")),
+    path("", include("outbound.mail.api.urls")),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[]),
+        name="swagger-ui",
+    ),
+    path("api/", include(api_patterns)),
+]
+
+if settings.OUTBOUND_BENCH:  # a bare DRF view, the baseline of `make bench`
+    from outbound.core.bench import BareView
+
+    urlpatterns.append(path("bench/bare/", BareView.as_view()))
