@@ -25,6 +25,7 @@ def _outbound_test_settings(settings: Any, tmp_path: Path) -> Iterator[None]:
     # Test traffic stays on loopback: open loopback and high ports for the local servers.
     settings.OUTBOUND_EGRESS_ALLOW = "127.0.0.0/8,::1/128,:1024-65535"
     settings.OUTBOUND_SMTP_TIMEOUT = 3
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tests
     reset_keyring(KeyRing.from_texts([new_key()]))
     cache.clear()
     yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -76,7 +77,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["CONN_MAX_AGE"] = 600  # reuse; the PRAGMAs run once per connection
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets readers proceed while one writer commits; IMMEDIATE takes the write lock
         # at BEGIN so two writers queue instead of failing with "database is locked".
@@ -84,7 +85,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # A file (not :memory:) so threads in concurrency tests share it; one per test process.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"outbound-test-{os.getpid()}.sqlite3")
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -98,6 +102,8 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "outbound_cache",
+        # Room for every throttled username; culling would forget failed logins.
+        "OPTIONS": {"MAX_ENTRIES": 100_000, "CULL_FREQUENCY": 10},
     }
 }
 
@@ -111,7 +117,7 @@ STATIC_ROOT = VAR_DIR / "static"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "outbound.core.authentication.OutboundJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["outbound.core.permissions.HasOutboundPermission"],
@@ -122,9 +128,6 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "outbound.core.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "PAGE_SIZE": 20,
-    "DEFAULT_THROTTLE_RATES": {
-        "smtp_test": os.environ.get("OUTBOUND_TEST_RATE", "30/min"),
-    },
 }
 
 SIMPLE_JWT = {
@@ -132,6 +135,8 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": __import__("datetime").timedelta(minutes=15),
     "REFRESH_TOKEN_LIFETIME": __import__("datetime").timedelta(days=1),
     "UPDATE_LAST_LOGIN": False,
+    # A password change ends the tokens issued before it.
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -150,6 +155,7 @@ OUTBOUND_SECRET_KEY = os.environ.get("OUTBOUND_SECRET_KEY", "")
 OUTBOUND_SECRET_KEY_FILE = VAR_DIR / "secret.key"
 OUTBOUND_EGRESS_ALLOW = os.environ.get("OUTBOUND_EGRESS_ALLOW", "")
 OUTBOUND_SMTP_TIMEOUT = float(os.environ.get("OUTBOUND_SMTP_TIMEOUT", "10"))
+OUTBOUND_TEST_RATE = os.environ.get("OUTBOUND_TEST_RATE", "30/min")
 OUTBOUND_SMTP_CA_FILE = os.environ.get("OUTBOUND_SMTP_CA_FILE", "")
 OUTBOUND_SMTP_HELO_NAME = os.environ.get("OUTBOUND_SMTP_HELO_NAME", "")
 # Failed logins allowed per username within the window before further attempts get 429.

@@ -28,7 +28,9 @@ def failed(body: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.django_db
 def test_plain_server_without_auth(admin_client: APIClient) -> None:
     with smtp_server() as srv:
-        r = admin_client.post(URL, {"host": srv.host, "port": srv.port, "tls": False}, format="json")
+        r = admin_client.post(
+            URL, {"host": srv.host, "port": srv.port, "tls": False}, format="json"
+        )
     assert r.status_code == 200, r.data
     assert r.data["status"] == "OK"
     assert r.data["msg"] == "Connection successfully tested."
@@ -43,15 +45,28 @@ def test_starttls_and_auth_report_tls_and_capabilities(
     with smtp_server(starttls=server_tls, users={"mailer": SENTINEL}) as srv:
         r = admin_client.post(
             URL,
-            {"host": srv.host, "port": srv.port, "tls": True, "username": "mailer",
-             "password": SENTINEL},
+            {
+                "host": srv.host,
+                "port": srv.port,
+                "tls": True,
+                "username": "mailer",
+                "password": SENTINEL,
+            },
             format="json",
         )
         assert srv.recorder.logins == [("mailer", SENTINEL)]
     assert r.status_code == 200, r.data
     names = step_names(r.data)
-    assert names == ["resolve", "connect", "banner", "ehlo", "starttls", "ehlo_after_starttls",
-                     "auth", "quit"]
+    assert names == [
+        "resolve",
+        "connect",
+        "banner",
+        "ehlo",
+        "starttls",
+        "ehlo_after_starttls",
+        "auth",
+        "quit",
+    ]
     tls = r.data["steps"][names.index("starttls")]
     assert tls["tls_version"] in {"TLSv1.2", "TLSv1.3"}
     assert tls["cipher"]
@@ -66,12 +81,19 @@ def test_implicit_tls_with_the_stored_password(
     admin_client: APIClient, admin_user: Any, server_tls: ssl.SSLContext, trust_test_ca: str
 ) -> None:
     # aiosmtpd does not see implicit TLS as TLS, so it must allow AUTH "without" it.
-    with smtp_server(implicit_tls=server_tls, users={"mailer": SENTINEL},
-                     auth_require_tls=False) as srv:
+    with smtp_server(
+        implicit_tls=server_tls, users={"mailer": SENTINEL}, auth_require_tls=False
+    ) as srv:
         services.smtp_config_create(
-            data={"host": "localhost", "port": srv.port, "security": "ssl",
-                  "username": "mailer", "password": SENTINEL},
-            actor=admin_user, activate=True,
+            data={
+                "host": "localhost",
+                "port": srv.port,
+                "security": "ssl",
+                "username": "mailer",
+                "password": SENTINEL,
+            },
+            actor=admin_user,
+            activate=True,
         )
         r = admin_client.post(URL, {}, format="json")  # everything from the stored settings
         assert srv.recorder.logins == [("mailer", SENTINEL)]
@@ -90,8 +112,13 @@ def test_wrong_password_is_a_clear_535(
     with smtp_server(starttls=server_tls, users={"mailer": "right"}) as srv:
         r = admin_client.post(
             URL,
-            {"host": srv.host, "port": srv.port, "tls": True, "username": "mailer",
-             "password": SENTINEL},
+            {
+                "host": srv.host,
+                "port": srv.port,
+                "tls": True,
+                "username": "mailer",
+                "password": SENTINEL,
+            },
             format="json",
         )
     assert r.status_code == 400
@@ -106,8 +133,13 @@ def test_starttls_not_offered_fails_before_auth(admin_client: APIClient) -> None
     with smtp_server(users={"mailer": SENTINEL}, auth_require_tls=False) as srv:
         r = admin_client.post(
             URL,
-            {"host": srv.host, "port": srv.port, "tls": True, "username": "mailer",
-             "password": SENTINEL},
+            {
+                "host": srv.host,
+                "port": srv.port,
+                "tls": True,
+                "username": "mailer",
+                "password": SENTINEL,
+            },
             format="json",
         )
         assert srv.recorder.logins == []  # credentials never crossed in clear
@@ -118,17 +150,20 @@ def test_starttls_not_offered_fails_before_auth(admin_client: APIClient) -> None
 
 
 @pytest.mark.django_db
-def test_untrusted_certificate_is_refused(
-    admin_client: APIClient, trust_test_ca: str
-) -> None:
+def test_untrusted_certificate_is_refused(admin_client: APIClient, trust_test_ca: str) -> None:
     other_ca = trustme.CA()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     other_ca.issue_cert("127.0.0.1").configure_cert(ctx)
     with smtp_server(starttls=ctx, users={"mailer": SENTINEL}) as srv:
         r = admin_client.post(
             URL,
-            {"host": srv.host, "port": srv.port, "tls": True, "username": "mailer",
-             "password": SENTINEL},
+            {
+                "host": srv.host,
+                "port": srv.port,
+                "tls": True,
+                "username": "mailer",
+                "password": SENTINEL,
+            },
             format="json",
         )
         assert srv.recorder.logins == []
@@ -142,7 +177,9 @@ def test_silent_server_ends_within_timeout(admin_client: APIClient, settings: An
     settings.OUTBOUND_SMTP_TIMEOUT = 1.5
     with silent_server() as srv:
         started = time.monotonic()
-        r = admin_client.post(URL, {"host": srv.host, "port": srv.port, "tls": False}, format="json")
+        r = admin_client.post(
+            URL, {"host": srv.host, "port": srv.port, "tls": False}, format="json"
+        )
         elapsed = time.monotonic() - started
     assert r.status_code == 400
     assert failed(r.data)["name"] == "banner"
@@ -154,7 +191,9 @@ def test_silent_server_ends_within_timeout(admin_client: APIClient, settings: An
 def test_refused_connection(admin_client: APIClient) -> None:
     from tests.support.smtp import free_port
 
-    r = admin_client.post(URL, {"host": "127.0.0.1", "port": free_port(), "tls": False}, format="json")
+    r = admin_client.post(
+        URL, {"host": "127.0.0.1", "port": free_port(), "tls": False}, format="json"
+    )
     assert r.status_code == 400
     assert failed(r.data)["name"] == "connect"
     assert "refused the connection" in r.data["msg"]

@@ -96,9 +96,7 @@ def smtp_server(
             auth_require_tls=auth_require_tls,
             auth_required=True,
         )
-    controller = Controller(
-        recorder, hostname=host, port=port, ssl_context=implicit_tls, **kwargs
-    )
+    controller = Controller(recorder, hostname=host, port=port, ssl_context=implicit_tls, **kwargs)
     controller.start()
     try:
         yield RunningServer(host=host, port=port, recorder=recorder)

@@ -31,9 +31,9 @@ def token_endpoint(
             length = int(self.headers.get("Content-Length", 0))
             form = parse_qs(self.rfile.read(length).decode())
             state.requests.append({"path": [self.path], **form})
-            ok = form.get("client_secret") == [state.client_secret] and form.get(
-                "grant_type"
-            ) == ["client_credentials"]
+            ok = form.get("client_secret") == [state.client_secret] and form.get("grant_type") == [
+                "client_credentials"
+            ]
             body = (
                 {"access_token": state.token, "expires_in": 3600, "token_type": "Bearer"}
                 if ok

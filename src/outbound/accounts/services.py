@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from outbound.accounts.models import Role, User
@@ -33,7 +33,10 @@ def role_create(*, name: str, permissions: Iterable[str], actor: Any) -> Role:
     role.full_clean()
     role.save()
     record_event(
-        resource_type="role", resource_id=role.pk, action="created", actor=actor,
+        resource_type="role",
+        resource_id=role.pk,
+        action="created",
+        actor=actor,
         changed_fields=ROLE_FIELDS,
     )
     return role
@@ -52,7 +55,10 @@ def role_update(*, role: Role, data: dict[str, Any], actor: Any) -> Role:
     role.save()
     if changed:
         record_event(
-            resource_type="role", resource_id=role.pk, action="updated", actor=actor,
+            resource_type="role",
+            resource_id=role.pk,
+            action="updated",
+            actor=actor,
             changed_fields=changed,
         )
     return role
@@ -74,25 +80,42 @@ def _check_password(password: str, user: User) -> None:
 
 @transaction.atomic
 def user_create(
-    *, username: str, password: str, email: str = "", roles: Iterable[Role] = (),
-    actor: Any = None, is_superuser: bool = False, **extra: Any,
+    *,
+    username: str,
+    password: str,
+    email: str = "",
+    roles: Iterable[Role] = (),
+    actor: Any = None,
+    is_superuser: bool = False,
+    **extra: Any,
 ) -> User:
-    user = User(username=username, email=email, is_superuser=is_superuser, is_staff=is_superuser,
-                **extra)
+    user = User(
+        username=username, email=email, is_superuser=is_superuser, is_staff=is_superuser, **extra
+    )
     _check_password(password, user)
     user.set_password(password)
     user.full_clean()
     user.save()
     user.roles.set(list(roles))
     record_event(
-        resource_type="user", resource_id=user.pk, action="created", actor=actor,
+        resource_type="user",
+        resource_id=user.pk,
+        action="created",
+        actor=actor,
         changed_fields=[*USER_FIELDS, "password", "roles"],
     )
     return user
 
 
+def _guard_superuser(user: User, actor: Any) -> None:
+    """Only a superuser may change or delete a superuser (no escalation through users.edit)."""
+    if user.is_superuser and actor is not None and not getattr(actor, "is_superuser", False):
+        raise PermissionDenied
+
+
 @transaction.atomic
 def user_update(*, user: User, data: dict[str, Any], actor: Any) -> User:
+    _guard_superuser(user, actor)
     changed = [f for f in USER_FIELDS if f in data and getattr(user, f) != data[f]]
     for field in changed:
         setattr(user, field, data[field])
@@ -109,7 +132,10 @@ def user_update(*, user: User, data: dict[str, Any], actor: Any) -> User:
             changed.append("roles")
     if changed:
         record_event(
-            resource_type="user", resource_id=user.pk, action="updated", actor=actor,
+            resource_type="user",
+            resource_id=user.pk,
+            action="updated",
+            actor=actor,
             changed_fields=changed,
         )
     return user
@@ -119,6 +145,7 @@ def user_update(*, user: User, data: dict[str, Any], actor: Any) -> User:
 def user_delete(*, user: User, actor: Any) -> None:
     if actor is not None and actor.pk == user.pk:
         raise ValidationError({"non_field_errors": ["You cannot delete your own account."]})
+    _guard_superuser(user, actor)
     pk = user.pk
     user.delete()
     record_event(resource_type="user", resource_id=pk, action="deleted", actor=actor)

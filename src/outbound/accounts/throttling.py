@@ -1,4 +1,12 @@
-"""Throttling of failed logins per username (successful logins never count)."""
+"""Throttling of failed logins per username (successful logins never count).
+
+Each username has ``OUTBOUND_LOGIN_FAILURES`` slots in the shared cache. A login attempt
+claims a free slot with ``cache.add`` *before* the password is checked; ``add`` is atomic
+across workers (the database cache's key is unique), so concurrent attempts cannot all pass
+one check before any of them has recorded its failure. A successful (or malformed) attempt
+gives its slot back; a failed one keeps it until the window has passed. When every slot is
+held, the attempt is refused before the password is checked.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +17,31 @@ from django.conf import settings
 from django.core.cache import cache
 
 
-def _key(username: str) -> str:
+def _slot_keys(username: str) -> list[str]:
     digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
-    return f"login-failures:{digest}"
+    return [f"login-failures:{digest}:{i}" for i in range(settings.OUTBOUND_LOGIN_FAILURES)]
 
 
-def recent_failures(username: str) -> list[float]:
+def claim(username: str) -> str | None:
+    """Claim a slot for one login attempt; ``None`` when recent failures hold every slot."""
+    keys = _slot_keys(username)
+    held = cache.get_many(keys)
     now = time.time()
-    window = settings.OUTBOUND_LOGIN_WINDOW
-    return [t for t in cache.get(_key(username), []) if now - t < window]
+    for key in keys:
+        if key not in held and cache.add(key, now, timeout=settings.OUTBOUND_LOGIN_WINDOW):
+            return key
+    return None
 
 
-def is_locked(username: str) -> tuple[bool, int]:
-    """Whether ``username`` is throttled, and the seconds until its oldest failure expires."""
-    failures = recent_failures(username)
-    if len(failures) < settings.OUTBOUND_LOGIN_FAILURES:
-        return False, 0
-    wait = int(settings.OUTBOUND_LOGIN_WINDOW - (time.time() - min(failures))) + 1
-    return True, max(wait, 1)
+def release(slot: str) -> None:
+    """Give back the slot of an attempt that did not fail."""
+    cache.delete(slot)
 
 
-def record_failure(username: str) -> None:
-    failures = [*recent_failures(username), time.time()]
-    cache.set(_key(username), failures[-50:], settings.OUTBOUND_LOGIN_WINDOW)
+def retry_after(username: str) -> int:
+    """Seconds until the oldest recent failure of ``username`` leaves the window."""
+    stamps = [t for t in cache.get_many(_slot_keys(username)).values() if t is not None]
+    if not stamps:
+        return 1
+    wait = int(settings.OUTBOUND_LOGIN_WINDOW - (time.time() - min(stamps))) + 1
+    return max(wait, 1)

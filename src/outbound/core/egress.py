@@ -76,12 +76,20 @@ class EgressPolicy:
                 continue
             if _PORT_ENTRY.match(entry):
                 low, _, high = entry[1:].partition("-")
+                lo, hi = int(low), int(high or low)
+                if not 1 <= lo <= hi <= 65535:
+                    raise ValueError(f"OUTBOUND_EGRESS_ALLOW: {entry!r} is not a port in 1-65535.")
                 if high:
-                    ranges.append((int(low), int(high)))
+                    ranges.append((lo, hi))
                 else:
-                    ports.add(int(low))
+                    ports.add(lo)
             else:
-                networks.append(ipaddress.ip_network(entry, strict=False))
+                try:
+                    networks.append(ipaddress.ip_network(entry, strict=False))
+                except ValueError as exc:
+                    raise ValueError(
+                        f"OUTBOUND_EGRESS_ALLOW: {entry!r} is neither a CIDR nor a :port entry."
+                    ) from exc
         return cls(networks=tuple(networks), ports=frozenset(ports), port_ranges=tuple(ranges))
 
     def port_allowed(self, port: int) -> bool:
@@ -100,7 +108,9 @@ class EgressPolicy:
                 continue
             if candidate.is_multicast or candidate.is_unspecified or candidate.is_link_local:
                 return False
-            if any(candidate in net for net in _DENIED_NETWORKS if net.version == candidate.version):
+            if any(
+                candidate in net for net in _DENIED_NETWORKS if net.version == candidate.version
+            ):
                 return False
             if candidate.is_private or candidate.is_reserved or candidate.is_loopback:
                 return False
@@ -148,5 +158,7 @@ def resolve(host: str, port: int, *, timeout: float) -> list[IPAddress]:
 def check(addresses: list[IPAddress], port: int, policy: EgressPolicy | None = None) -> None:
     """Raise :class:`EgressDenied` unless the port and *every* address are allowed."""
     policy = policy or current_policy()
+    if not addresses:  # nothing was checked, so nothing may be connected to
+        raise EgressDenied()
     if not policy.port_allowed(port) or not all(policy.address_allowed(a) for a in addresses):
         raise EgressDenied()

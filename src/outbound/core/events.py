@@ -32,7 +32,9 @@ def record_event(
     )
 
 
-def changed_field_names(instance: Model, before: dict[str, Any], fields: Iterable[str]) -> list[str]:
+def changed_field_names(
+    instance: Model, before: dict[str, Any], fields: Iterable[str]
+) -> list[str]:
     """Names of ``fields`` whose value on ``instance`` differs from ``before``."""
     return [f for f in fields if before.get(f) != getattr(instance, f)]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,11 +14,11 @@ class CountingLimitOffsetPagination(LimitOffsetPagination):
     max_limit = 1000
 
     def paginate_queryset(
-        self, queryset: QuerySet[Any], request: Request, view: Any = None
+        self, queryset: Any, request: Request, view: Any = None
     ) -> list[Any] | None:
         # total_count: everything the caller may see, before the query's filters.
         self.total_count = view.get_queryset().count() if view is not None else None
-        return super().paginate_queryset(queryset, request, view)  # type: ignore[return-value]
+        return super().paginate_queryset(queryset, request, view)
 
     def get_paginated_response(self, data: Any) -> Response:
         return Response(

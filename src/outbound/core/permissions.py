@@ -88,12 +88,12 @@ class HasOutboundPermission(BasePermission):
         if not (user and user.is_authenticated):
             return False
         needed = self.required(request, view)
-        if needed is False:
-            return False
-        return needed is None or has_permission(user, needed)
+        if needed is None:
+            return True
+        return isinstance(needed, str) and has_permission(user, needed)
 
     @staticmethod
-    def required(request: Request, view: Any) -> str | None | bool:
+    def required(request: Request, view: Any) -> str | bool | None:
         method = "GET" if request.method == "HEAD" else request.method
         explicit: dict[str, str | None] = getattr(view, "required_permissions", {})
         if method in explicit:

@@ -6,7 +6,7 @@ from django.apps import apps
 from django.db import transaction
 
 from outbound.core.models import SecretHolder
-from outbound.core.secrets import KeyRing
+from outbound.core.secrets import KeyRing, SecretDecryptionError
 
 
 def secret_holder_models() -> list[type[SecretHolder]]:
@@ -18,13 +18,19 @@ def reseal_all(ring: KeyRing) -> int:
     """Decrypt with any key of ``ring`` and encrypt with its primary; return the count."""
     count = 0
     for model in secret_holder_models():
-        for row in model.objects.select_for_update().exclude(sealed_secrets={}).iterator():
+        manager = model._default_manager
+        for row in manager.select_for_update().exclude(sealed_secrets={}).iterator():
             sealed = dict(row.sealed_secrets or {})
             for name, token in sealed.items():
                 if KeyRing.kid_of(token) == ring.primary.kid:
                     continue
-                plain = ring.decrypt(token, context=row.secret_context(name))
+                try:
+                    plain = ring.decrypt(token, context=row.secret_context(name))
+                except SecretDecryptionError as exc:
+                    raise SecretDecryptionError(
+                        f"{model._meta.label_lower} #{row.pk}, secret {name!r}: {exc}"
+                    ) from exc
                 sealed[name] = ring.encrypt(plain, context=row.secret_context(name))
                 count += 1
-            model.objects.filter(pk=row.pk).update(sealed_secrets=sealed)
+            manager.filter(pk=row.pk).update(sealed_secrets=sealed)
     return count

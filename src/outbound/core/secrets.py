@@ -19,6 +19,7 @@ import logging
 import os
 import secrets as _random
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +52,9 @@ def _key_bytes(text: str) -> bytes:
             return raw
     except (binascii.Error, ValueError):
         pass
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"outbound-passphrase").derive(
-        text.encode()
-    )
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"outbound-passphrase"
+    ).derive(text.encode())
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class KeyRing:
         return f"{PREFIX}${key.kid}${blob}"
 
     def decrypt(self, token: str, *, context: str) -> str:
+        if not isinstance(token, str):
+            raise SecretDecryptionError("malformed secret")
         try:
             prefix, kid, blob = token.split("$", 2)
             raw = base64.urlsafe_b64decode(blob.encode())
@@ -100,13 +103,17 @@ class KeyRing:
             raise SecretDecryptionError("malformed secret") from exc
         if prefix != PREFIX or kid not in self._by_kid:
             raise SecretDecryptionError(f"no key with id {kid!r} in the key ring")
+        if len(raw) <= NONCE_BYTES:  # AESGCM raises ValueError (not InvalidTag) on a short nonce
+            raise SecretDecryptionError("malformed secret")
         try:
             plain = AESGCM(self._by_kid[kid].material).decrypt(
                 raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode()
             )
-        except InvalidTag as exc:
-            raise SecretDecryptionError("secret does not belong to this row or was altered") from exc
-        return plain.decode()
+            return plain.decode()
+        except (InvalidTag, UnicodeDecodeError) as exc:
+            raise SecretDecryptionError(
+                "secret does not belong to this row or was altered"
+            ) from exc
 
     @staticmethod
     def kid_of(token: str) -> str:
@@ -118,15 +125,27 @@ def read_key_texts(env_value: str, key_file: Path) -> list[str]:
     if env_value.strip():
         return [t.strip() for t in env_value.split(",") if t.strip()]
     if key_file.exists():
-        return [line.strip() for line in key_file.read_text().splitlines() if line.strip()]
+        texts = [line.strip() for line in key_file.read_text().splitlines() if line.strip()]
+        if not texts:
+            raise ValueError(f"The key file {key_file} holds no key.")
+        return texts
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key = new_key()
+    # Write the key to a private temporary file (mkstemp: mode 0600) and link it into place,
+    # so the key file appears complete or not at all: a process that loses the race reads a
+    # whole key, never an empty file still being written.
+    fd, tmp = tempfile.mkstemp(dir=key_file.parent, prefix=".secret-key-")
     try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race; use its key
-        return read_key_texts("", key_file)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key + "\n")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, key_file)
+        except FileExistsError:  # another process won the race; use its key
+            return read_key_texts("", key_file)
+    finally:
+        os.unlink(tmp)
     print(
         f"WARNING: OUTBOUND_SECRET_KEY is not set; generated a new encryption key in {key_file} "
         "(mode 0600). Back it up: secrets stored under it cannot be read without it.",
@@ -138,36 +157,67 @@ def read_key_texts(env_value: str, key_file: Path) -> list[str]:
 def write_key_file(key_file: Path, texts: list[str]) -> None:
     """Replace the key file atomically, keeping mode 0600."""
     tmp = key_file.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    # The mode given to os.open only applies when the file is created: a leftover temporary
+    # file from an interrupted run keeps its old (maybe world-readable) mode unless reset.
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write("".join(t + "\n" for t in texts))
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, key_file)
 
 
 def django_secret_key(env_value: str, key_file: Path) -> str:
     """Django's signing key, derived from the primary encryption key (one secret to manage)."""
     primary = Key.from_text(read_key_texts(env_value, key_file)[0])
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"django-secret-key").derive(
-        primary.material
-    ).hex()
+    return (
+        HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"django-secret-key")
+        .derive(primary.material)
+        .hex()
+    )
 
 
 _ring: KeyRing | None = None
+# When the ring came from the key file: the file and the keys it held then.
+_ring_file: tuple[Path, list[str]] | None = None
+
+
+def _keys_in_file(path: Path) -> list[str] | None:
+    try:
+        texts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except OSError:
+        return None
+    return texts or None
 
 
 def keyring() -> KeyRing:
-    """The process's key ring, read once from the settings."""
-    global _ring
+    """The process's key ring, read from the settings.
+
+    A ring read from the key file follows the file's changes, so that a running server
+    keeps working across ``outbound rotate-key`` run by another process, instead of failing
+    to open the re-sealed secrets or sealing new ones under a key the rotation drops. A key
+    file that vanished or was emptied is not followed: the keys in use stay.
+    """
+    global _ring, _ring_file
+    if _ring is not None and _ring_file is not None:
+        path, texts = _ring_file
+        current = _keys_in_file(path)
+        if current is not None and current != texts:
+            _ring, _ring_file = KeyRing.from_texts(current), (path, current)
     if _ring is None:
         from django.conf import settings
 
-        _ring = KeyRing.from_texts(
-            read_key_texts(settings.OUTBOUND_SECRET_KEY, Path(settings.OUTBOUND_SECRET_KEY_FILE))
-        )
+        env_value = settings.OUTBOUND_SECRET_KEY
+        key_file = Path(settings.OUTBOUND_SECRET_KEY_FILE)
+        texts = read_key_texts(env_value, key_file)
+        _ring = KeyRing.from_texts(texts)
+        _ring_file = None if env_value.strip() else (key_file, texts)
     return _ring
 
 
 def reset_keyring(ring: KeyRing | None = None) -> None:
     """Use ``ring`` from now on (or re-read the settings on next use)."""
-    global _ring
+    global _ring, _ring_file
     _ring = ring
+    _ring_file = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ssl
 from datetime import UTC, datetime
 from typing import Any
@@ -11,10 +12,17 @@ from django.conf import settings
 
 def client_context() -> ssl.SSLContext:
     """System trust store plus ``OUTBOUND_SMTP_CA_FILE``; certificates and names verified."""
+    return _context_for(settings.OUTBOUND_SMTP_CA_FILE)
+
+
+@functools.lru_cache(maxsize=4)
+def _context_for(ca_file: str) -> ssl.SSLContext:
+    # Loading the system trust store costs tens of milliseconds; contexts are thread-safe to
+    # share, so each distinct CA setting is built once per process.
     ctx = ssl.create_default_context()
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if settings.OUTBOUND_SMTP_CA_FILE:
-        ctx.load_verify_locations(cafile=settings.OUTBOUND_SMTP_CA_FILE)
+    if ca_file:
+        ctx.load_verify_locations(cafile=ca_file)
     return ctx
 
 

@@ -19,9 +19,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
         executor = MigrationExecutor(connection)
         pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
     except Exception as exc:  # any database failure means "not ready"
-        return JsonResponse(
-            {"status": "unavailable", "database": type(exc).__name__}, status=503
-        )
+        return JsonResponse({"status": "unavailable", "database": type(exc).__name__}, status=503)
     if pending:
         return JsonResponse(
             {"status": "unavailable", "pending_migrations": len(pending)}, status=503

@@ -57,7 +57,9 @@ def fetch_token(obj: AuthenticationObject, *, timeout: float) -> AccessToken:
     addresses = egress.resolve(url.hostname, port, timeout=timeout)
     policy = egress.current_policy()
     egress.check(
-        addresses, port, policy=egress.EgressPolicy(
+        addresses,
+        port,
+        policy=egress.EgressPolicy(
             networks=policy.networks, ports=policy.ports | {443}, port_ranges=policy.port_ranges
         ),
     )
@@ -70,18 +72,28 @@ def fetch_token(obj: AuthenticationObject, *, timeout: float) -> AccessToken:
         }
     )
     conn = _PinnedHTTPSConnection(
-        url.hostname, port, str(addresses[0]), client_context(),
+        url.hostname,
+        port,
+        str(addresses[0]),
+        client_context(),
         max(deadline - time.monotonic(), 0.05),
     )
     try:
         conn.request(
-            "POST", url.path or "/", body=body,
-            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+            "POST",
+            url.path or "/",
+            body=body,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+            },
         )
         response = conn.getresponse()
         raw = response.read(1 << 20)
     except (OSError, http.client.HTTPException) as exc:
-        raise TokenError(f"The token endpoint could not be reached ({type(exc).__name__}).") from exc
+        raise TokenError(
+            f"The token endpoint could not be reached ({type(exc).__name__})."
+        ) from exc
     finally:
         conn.close()
     try:

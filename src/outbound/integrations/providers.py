@@ -49,12 +49,19 @@ MICROSOFT_CLIENT_CREDENTIALS = Provider(
         Param("client_id", max_length=100, label="Client ID"),
         Param("client_secret", max_length=1024, secret=True, label="Client secret"),
         Param(
-            "authority_url", max_length=255, required=False, url=True,
-            default="https://login.microsoftonline.com", label="Authority URL",
+            "authority_url",
+            max_length=255,
+            required=False,
+            url=True,
+            default="https://login.microsoftonline.com",
+            label="Authority URL",
         ),
         Param(
-            "scope", max_length=255, required=False,
-            default="https://outlook.office365.com/.default", label="Scope",
+            "scope",
+            max_length=255,
+            required=False,
+            default="https://outlook.office365.com/.default",
+            label="Scope",
         ),
     ),
 )
@@ -63,7 +70,8 @@ PROVIDERS: dict[str, Provider] = {p.key: p for p in (MICROSOFT_CLIENT_CREDENTIAL
 
 PROVIDER_CHOICES = [(p.key, p.label) for p in PROVIDERS.values()]
 
-https_url = URLValidator(schemes=["https", "http"])
+# The token endpoint is only ever called over HTTPS (see microsoft.fetch_token).
+https_url = URLValidator(schemes=["https"])
 
 
 def defaults(provider: Provider) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from outbound.integrations.providers import PROVIDERS, defaults, https_url
 RESOURCE = "authentication_object"
 
 
-def _apply_params(obj: AuthenticationObject, params: dict[str, Any], *, creating: bool) -> list[str]:
+def _apply_params(
+    obj: AuthenticationObject, params: dict[str, Any], *, creating: bool
+) -> list[str]:
     """Set provider parameters and secrets from ``params``; return the names that changed."""
     provider = PROVIDERS[obj.provider]
     errors: dict[str, list[str]] = {}
@@ -59,10 +61,20 @@ def _apply_params(obj: AuthenticationObject, params: dict[str, Any], *, creating
     return changed
 
 
+def _check_name(name: str) -> None:
+    try:
+        reject_control_characters(name)
+    except ValidationError as exc:
+        raise ValidationError({"name": exc.messages}) from exc
+
+
 @transaction.atomic
 def authentication_object_create(
     *, name: str, provider: str, params: dict[str, Any], actor: Any
 ) -> AuthenticationObject:
+    _check_name(name)
+    if provider not in PROVIDERS:
+        raise ValidationError({"provider": [f'"{provider}" is not a valid choice.']})
     obj = AuthenticationObject(name=name, provider=provider)
     if getattr(actor, "pk", None):
         obj.created_by = obj.modified_by = actor
@@ -70,7 +82,10 @@ def authentication_object_create(
     obj.full_clean()
     obj.save()
     record_event(
-        resource_type=RESOURCE, resource_id=obj.pk, action="created", actor=actor,
+        resource_type=RESOURCE,
+        resource_id=obj.pk,
+        action="created",
+        actor=actor,
         changed_fields=["name", "provider", *changed],
     )
     return obj
@@ -82,9 +97,12 @@ def authentication_object_update(
 ) -> AuthenticationObject:
     obj = AuthenticationObject.objects.select_for_update().get(pk=obj.pk)
     if "provider" in data and data["provider"] != obj.provider:
-        raise ValidationError({"provider": ["The provider of an authentication object cannot be changed."]})
+        raise ValidationError(
+            {"provider": ["The provider of an authentication object cannot be changed."]}
+        )
     changed = []
     if "name" in data and data["name"] != obj.name:
+        _check_name(data["name"])
         obj.name = data["name"]
         changed.append("name")
     changed += _apply_params(obj, data.get("params", {}), creating=False)
@@ -94,7 +112,10 @@ def authentication_object_update(
     obj.save()
     if changed:
         record_event(
-            resource_type=RESOURCE, resource_id=obj.pk, action="updated", actor=actor,
+            resource_type=RESOURCE,
+            resource_id=obj.pk,
+            action="updated",
+            actor=actor,
             changed_fields=changed,
         )
     return obj

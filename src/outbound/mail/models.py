@@ -69,13 +69,16 @@ class SmtpConfig(SecretHolder):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["is_active"], condition=Q(is_active=True), name="mail_one_active_smtp_config"
+                fields=["is_active"],
+                condition=Q(is_active=True),
+                name="mail_one_active_smtp_config",
             ),
             models.CheckConstraint(
                 condition=Q(port__gte=0) & Q(port__lte=65535), name="mail_smtp_port_range"
             ),
             models.CheckConstraint(
-                condition=Q(security__in=[s.value for s in Security]), name="mail_smtp_security_valid"
+                condition=Q(security__in=[s.value for s in Security]),
+                name="mail_smtp_security_valid",
             ),
         ]
 

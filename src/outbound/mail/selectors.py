@@ -8,7 +8,7 @@ from outbound.mail.models import SmtpConfig
 
 
 def smtp_config_list() -> QuerySet[SmtpConfig]:
-    return SmtpConfig.objects.select_related("authentication_object").order_by("id")
+    return SmtpConfig.objects.order_by("id")
 
 
 def active_smtp_config() -> SmtpConfig | None:

@@ -15,18 +15,30 @@ from django.db import IntegrityError, transaction
 
 from outbound.core.errors import ServiceError
 from outbound.core.events import record_event
+from outbound.core.locks import serialize
+from outbound.core.secrets import SecretDecryptionError
 from outbound.mail.choices import AuthorizationMethod, Security, security_from_tls
 from outbound.mail.models import SmtpConfig
 from outbound.mail.tester import TestReport, run_test
 from outbound.mail.transport import SmtpTarget
 
 RESOURCE = "smtp_config"
+ACTIVATION_LOCK = "outbound.smtp-activation"
 
 # Core fields a write may set (``password`` and ``tls`` are handled apart).
 FIELDS = (
-    "description", "host", "port", "security", "username", "authorization_method",
-    "authentication_object", "sender_address", "sender_name", "reply_to_address",
-    "failure_emails", "timeout",
+    "description",
+    "host",
+    "port",
+    "security",
+    "username",
+    "authorization_method",
+    "authentication_object",
+    "sender_address",
+    "sender_name",
+    "reply_to_address",
+    "failure_emails",
+    "timeout",
 )
 # A stored secret is only reused for a test that reaches the same server as the same user.
 SAME_SERVER_FIELDS = ("host", "port", "security", "username", "authorization_method")
@@ -86,14 +98,25 @@ def _apply(config: SmtpConfig, data: dict[str, Any]) -> list[str]:
             if config.has_password:
                 config.set_secret(SmtpConfig.SECRET_PASSWORD, None)
                 changed.append("password")
-        elif password != config.get_secret(SmtpConfig.SECRET_PASSWORD):
+        elif not _same_secret(config, password):
             config.set_secret(SmtpConfig.SECRET_PASSWORD, password)
             changed.append("password")
-    if config.authorization_method != AuthorizationMethod.MICROSOFT_CLIENT_CREDENTIALS:
-        if config.authentication_object_id is not None and "authentication_object" not in data:
-            config.authentication_object = None
-            changed.append("authentication_object")
+    if (
+        config.authorization_method != AuthorizationMethod.MICROSOFT_CLIENT_CREDENTIALS
+        and config.authentication_object_id is not None
+        and "authentication_object" not in data
+    ):
+        config.authentication_object = None
+        changed.append("authentication_object")
     return changed
+
+
+def _same_secret(config: SmtpConfig, password: str) -> bool:
+    """Whether ``password`` is the stored one; an unreadable stored one is simply replaced."""
+    try:
+        return password == config.get_secret(SmtpConfig.SECRET_PASSWORD)
+    except SecretDecryptionError:
+        return False
 
 
 def _stamp(config: SmtpConfig, actor: Any, *, creating: bool) -> None:
@@ -104,10 +127,15 @@ def _stamp(config: SmtpConfig, actor: Any, *, creating: bool) -> None:
 
 
 def _deactivate_others(config: SmtpConfig, actor: Any) -> None:
-    for other in SmtpConfig.objects.select_for_update().filter(is_active=True).exclude(pk=config.pk):
+    serialize(ACTIVATION_LOCK)
+    for other in (
+        SmtpConfig.objects.select_for_update().filter(is_active=True).exclude(pk=config.pk)
+    ):
         other.is_active = False
         other.save(update_fields=["is_active", "modified_at"])
-        record_event(resource_type=RESOURCE, resource_id=other.pk, action="deactivated", actor=actor)
+        record_event(
+            resource_type=RESOURCE, resource_id=other.pk, action="deactivated", actor=actor
+        )
 
 
 def _create(*, data: dict[str, Any], actor: Any, activate: bool) -> SmtpConfig:
@@ -120,7 +148,10 @@ def _create(*, data: dict[str, Any], actor: Any, activate: bool) -> SmtpConfig:
         config.is_active = True
     config.save()
     record_event(
-        resource_type=RESOURCE, resource_id=config.pk, action="created", actor=actor,
+        resource_type=RESOURCE,
+        resource_id=config.pk,
+        action="created",
+        actor=actor,
         changed_fields=changed,
     )
     if activate:
@@ -137,7 +168,10 @@ def _update(*, config: SmtpConfig, data: dict[str, Any], actor: Any) -> SmtpConf
     config.full_clean(validate_constraints=False)
     config.save()
     record_event(
-        resource_type=RESOURCE, resource_id=config.pk, action="updated", actor=actor,
+        resource_type=RESOURCE,
+        resource_id=config.pk,
+        action="updated",
+        actor=actor,
         changed_fields=changed,
     )
     return config
@@ -157,6 +191,7 @@ def smtp_config_update(*, config: SmtpConfig, data: dict[str, Any], actor: Any) 
 def active_smtp_config_save(*, data: dict[str, Any], actor: Any) -> SmtpConfig:
     """The singleton write of ALX, Commvault and PrivX: update the active configuration,
     or create it (active) when none is."""
+    serialize(ACTIVATION_LOCK)
     current = SmtpConfig.objects.select_for_update().filter(is_active=True).first()
     if current is None:
         return _create(data=data, actor=actor, activate=True)

@@ -74,12 +74,17 @@ def run_test(
             step.detail = "Said goodbye."
             smtp = None
         return TestReport(
-            ok=True, message=SUCCESS_MESSAGE, steps=session.steps,
+            ok=True,
+            message=SUCCESS_MESSAGE,
+            steps=session.steps,
             uses_microsoft=target.uses_microsoft,
         )
     except StepFailed as failure:
         return TestReport(
-            ok=False, message=failure.message, steps=session.steps, failed_step=failure.step,
+            ok=False,
+            message=failure.message,
+            steps=session.steps,
+            failed_step=failure.step,
             uses_microsoft=target.uses_microsoft,
         )
     finally:

@@ -10,6 +10,7 @@ when TLS was asked for, and every step's text is scrubbed of the secrets in play
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import smtplib
 import socket
@@ -108,10 +109,8 @@ class Session:
         self.aborted = True
         sock = self.smtp.sock if self.smtp is not None and self.smtp.sock else self.raw_sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def close(self) -> None:
         self._watchdog.cancel()
@@ -139,7 +138,9 @@ class Session:
 
     def describe(self, exc: BaseException) -> str:
         timeout = f"{self.target.timeout:g}"
-        if self.aborted or isinstance(exc, TimeoutError | socket.timeout):
+        # smtplib reports a read timeout as SMTPServerDisconnected; look at the cause too.
+        timed_out = isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+        if self.aborted or timed_out or time.monotonic() >= self.deadline:
             return f"No answer from the server within {timeout} seconds."
         if isinstance(exc, _Refused | TokenError | egress.ResolutionFailed | egress.EgressDenied):
             return str(exc)
@@ -269,7 +270,9 @@ def open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
         with session.step("auth") as step:
             _require_auth(smtp, "XOAUTH2")
             sasl = f"user={target.username}\x01auth=Bearer {token.value}\x01\x01"
-            code, message = smtp.auth("XOAUTH2", lambda challenge=None: sasl if challenge is None else "")
+            code, message = smtp.auth(
+                "XOAUTH2", lambda challenge=None: sasl if challenge is None else ""
+            )
             step.data.update(mechanism="XOAUTH2", reply=_reply(code, message))
             step.detail = "Authenticated with XOAUTH2."
     elif target.username:
@@ -299,7 +302,5 @@ def _require_auth(smtp: smtplib.SMTP, *mechanisms: str) -> str:
 def close_quietly(smtp: smtplib.SMTP | None) -> None:
     if smtp is None:
         return
-    try:
+    with contextlib.suppress(OSError):
         smtp.close()
-    except OSError:
-        pass

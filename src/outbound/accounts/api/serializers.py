@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
 from outbound.accounts.models import Role, User
 
@@ -17,15 +20,28 @@ class RoleSerializer(serializers.ModelSerializer[Role]):
 
 
 class UserSerializer(serializers.ModelSerializer[User]):
-    password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
-    roles = serializers.PrimaryKeyRelatedField(many=True, queryset=Role.objects.all(), required=False)
+    password = serializers.CharField(
+        write_only=True, max_length=128, style={"input_type": "password"}
+    )
+    roles = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Role.objects.all(), required=False
+    )
     is_superuser = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = User
         fields = [
-            "id", "username", "password", "email", "first_name", "last_name", "is_active",
-            "is_superuser", "roles", "date_joined", "last_login",
+            "id",
+            "username",
+            "password",
+            "email",
+            "first_name",
+            "last_name",
+            "is_active",
+            "is_superuser",
+            "roles",
+            "date_joined",
+            "last_login",
         ]
         read_only_fields = ["date_joined", "last_login"]
 
@@ -40,9 +56,21 @@ class TokenRequestSerializer(TokenObtainPairSerializer):
     pass
 
 
+class TokenRefreshRequestSerializer(TokenRefreshSerializer):
+    """simplejwt's refresh, answering 401 (not 500) when the token's user has been deleted."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        try:
+            return super().validate(attrs)
+        except User.DoesNotExist as exc:
+            raise AuthenticationFailed(
+                self.error_messages["no_active_account"], "no_active_account"
+            ) from exc
+
+
 class PermissionFlagsSerializer(serializers.Serializer[dict[str, bool]]):
     list = serializers.BooleanField()
     view = serializers.BooleanField()
-    create = serializers.BooleanField()
+    create = serializers.BooleanField()  # type: ignore[assignment]
     edit = serializers.BooleanField()
     delete = serializers.BooleanField()

@@ -2,11 +2,11 @@
 
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
-from rest_framework_simplejwt.views import TokenRefreshView
 
 from outbound.accounts.api.views import (
     ResourcePermissionsView,
     RoleViewSet,
+    TokenRefreshView,
     TokenView,
     UserViewSet,
 )

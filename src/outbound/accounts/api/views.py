@@ -14,11 +14,13 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView
+from rest_framework_simplejwt.views import TokenRefreshView as TokenRefreshViewBase
 
 from outbound.accounts import selectors, services, throttling
 from outbound.accounts.api.serializers import (
     PermissionFlagsSerializer,
     RoleSerializer,
+    TokenRefreshRequestSerializer,
     UserSerializer,
 )
 from outbound.accounts.models import Role, User
@@ -29,18 +31,31 @@ from outbound.core.permissions import AUTHENTICATED, PERMISSIONS, resource_permi
 class TokenView(TokenObtainPairView):
     """``POST /api/auth/token/``: a JWT pair; failed attempts per username are throttled."""
 
-    permission_classes = [AllowAny]
+    permission_classes = [AllowAny]  # type: ignore[assignment]
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         username = str(request.data.get("username", "")) if hasattr(request.data, "get") else ""
-        locked, wait = throttling.is_locked(username)
-        if locked:
-            raise Throttled(wait=wait, detail="Too many failed login attempts. Try again later.")
+        slot = throttling.claim(username)
+        if slot is None:
+            raise Throttled(
+                wait=throttling.retry_after(username),
+                detail="Too many failed login attempts. Try again later.",
+            )
+        failed = False
         try:
             return super().post(request, *args, **kwargs)
         except AuthenticationFailed:
-            throttling.record_failure(username)
+            failed = True  # the failure keeps its slot until the window has passed
             raise
+        finally:
+            if not failed:
+                throttling.release(slot)
+
+
+class TokenRefreshView(TokenRefreshViewBase):
+    """``POST /api/auth/token/refresh/``: a new access token for a valid refresh token."""
+
+    serializer_class = TokenRefreshRequestSerializer
 
 
 class RoleViewSet(viewsets.ModelViewSet[Role]):
@@ -52,7 +67,9 @@ class RoleViewSet(viewsets.ModelViewSet[Role]):
         return selectors.role_list()
 
     def perform_create(self, serializer: BaseSerializer[Role]) -> None:
-        serializer.instance = services.role_create(**serializer.validated_data, actor=self.request.user)
+        serializer.instance = services.role_create(
+            **serializer.validated_data, actor=self.request.user
+        )
 
     def perform_update(self, serializer: BaseSerializer[Role]) -> None:
         assert serializer.instance is not None
@@ -75,7 +92,9 @@ class UserViewSet(AutocompleteMixin, viewsets.ModelViewSet[User]):
         return selectors.user_list()
 
     def perform_create(self, serializer: BaseSerializer[User]) -> None:
-        serializer.instance = services.user_create(**serializer.validated_data, actor=self.request.user)
+        serializer.instance = services.user_create(
+            **serializer.validated_data, actor=self.request.user
+        )
 
     def perform_update(self, serializer: BaseSerializer[User]) -> None:
         assert serializer.instance is not None

@@ -37,5 +37,9 @@ class AutocompleteMixin:
             queryset = queryset.filter(**{f"{self.autocomplete_field}__icontains": text})
         rows = queryset.order_by(self.autocomplete_field)[:AUTOCOMPLETE_LIMIT]
         return Response(
-            {"results": [{"value": r.pk, "text": getattr(r, self.autocomplete_field)} for r in rows]}
+            {
+                "results": [
+                    {"value": r.pk, "text": getattr(r, self.autocomplete_field)} for r in rows
+                ]
+            }
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 from rest_framework import serializers
 
+from outbound.core.validators import CONTROL_MESSAGE, has_control_characters
 from outbound.integrations.models import AuthenticationObject
 from outbound.integrations.providers import PROVIDER_CHOICES, PROVIDERS
 
@@ -36,12 +38,24 @@ class AuthenticationObjectSerializer(serializers.Serializer[AuthenticationObject
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         errors: dict[str, Any] = {}
+        # Checked on the raw input: CharField trims surrounding whitespace (CR/LF included)
+        # before its validators run, so a trailing line break would otherwise pass unseen.
+        if isinstance(data, Mapping):
+            known = set(self.fields) | {p.name for v in PROVIDERS.values() for p in v.params}
+            for key, value in data.items():
+                if key in known and isinstance(value, str) and has_control_characters(value):
+                    errors[key] = [CONTROL_MESSAGE]
         try:
             validated = super().to_internal_value(data)
         except serializers.ValidationError as exc:
             errors.update(exc.detail)  # type: ignore[arg-type]
             validated = {}
         provider = validated.get("provider") or getattr(self.instance, "provider", None)
+        raw_provider = data.get("provider") if isinstance(data, Mapping) else None
+        if provider is None and isinstance(raw_provider, str) and raw_provider in PROVIDERS:
+            # Another field failed: still report every missing or invalid provider parameter,
+            # not one error per round trip.
+            provider = raw_provider
         if provider in PROVIDERS:
             params = params_serializer_class(provider)(data=data, partial=self.partial)
             if params.is_valid():

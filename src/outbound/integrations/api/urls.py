@@ -5,6 +5,8 @@ from rest_framework.routers import SimpleRouter
 from outbound.integrations.api.views import AuthenticationObjectViewSet
 
 router = SimpleRouter()
-router.register("authentication-objects", AuthenticationObjectViewSet, basename="authentication-object")
+router.register(
+    "authentication-objects", AuthenticationObjectViewSet, basename="authentication-object"
+)
 
 urlpatterns = router.urls

@@ -25,7 +25,9 @@ class AuthenticationObjectViewSet(AutocompleteMixin, viewsets.ModelViewSet[Authe
     def perform_create(self, serializer: BaseSerializer[AuthenticationObject]) -> None:
         data = serializer.validated_data
         serializer.instance = services.authentication_object_create(
-            name=data["name"], provider=data["provider"], params=data.get("params", {}),
+            name=data["name"],
+            provider=data["provider"],
+            params=data.get("params", {}),
             actor=self.request.user,
         )
 

@@ -39,19 +39,16 @@ CORE_TO_ALX = {
 INVALID_CHOICE = "{input} is not a valid choice."
 
 
-def _django_validator(fn: Any) -> Any:
-    """A core validator as a DRF validator (same messages)."""
-
-    def run(value: Any) -> None:
-        try:
-            fn(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from exc
-
-    return run
+def _run(validator: Any, value: Any) -> None:
+    """Run a core validator, raising its messages as DRF errors."""
+    try:
+        validator(value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from exc
 
 
 def validate_failure_email(value: str) -> None:
+    _run(reject_control_characters, value)
     addresses = split_addresses(value)
     if len(addresses) > MAX_FAILURE_EMAILS:
         raise serializers.ValidationError(f"Up to {MAX_FAILURE_EMAILS} items allowed.")
@@ -75,8 +72,13 @@ class SmtpSettingsOutput(serializers.Serializer[SmtpConfig]):
     def to_representation(self, instance: SmtpConfig | None) -> dict[str, Any]:
         if instance is None:  # nothing configured yet: the empty form
             return {
-                "username": "", "port": None, "tls": False, "host": "", "from_email": "",
-                "failure_email": "", "authorization_method": AuthorizationMethod.USERNAME_AND_PASSWORD,
+                "username": "",
+                "port": None,
+                "tls": False,
+                "host": "",
+                "from_email": "",
+                "failure_email": "",
+                "authorization_method": AuthorizationMethod.USERNAME_AND_PASSWORD,
                 "authentication_object": None,
             }
         return {
@@ -97,28 +99,40 @@ class SmtpSettingsInput(serializers.Serializer[dict[str, Any]]):
     password = serializers.CharField(
         max_length=PASSWORD_MAX, required=False, trim_whitespace=False, write_only=True
     )
-    username = serializers.CharField(
-        max_length=USERNAME_MAX, required=False,
-        validators=[_django_validator(reject_control_characters)],
-    )
+    # No trimming: a trailing CR/LF must be refused, not silently dropped.
+    username = serializers.CharField(max_length=USERNAME_MAX, required=False, trim_whitespace=False)
     port = serializers.IntegerField(min_value=0, max_value=65535, required=False)
     tls = serializers.BooleanField(required=False)
-    host = serializers.CharField(
-        max_length=HOST_MAX, required=False, validators=[_django_validator(validate_host)]
-    )
+    host = serializers.CharField(max_length=HOST_MAX, required=False, trim_whitespace=False)
     from_email = serializers.CharField(
-        max_length=FROM_EMAIL_MAX, required=False,
-        validators=[_django_validator(validate_address)],
+        max_length=FROM_EMAIL_MAX, required=False, trim_whitespace=False
     )
     failure_email = serializers.CharField(
-        max_length=FAILURE_EMAIL_MAX, required=False, allow_blank=True,
-        validators=[validate_failure_email],
+        max_length=FAILURE_EMAIL_MAX, required=False, allow_blank=True, trim_whitespace=False
     )
     authorization_method = serializers.ChoiceField(
-        choices=AuthorizationMethod.choices, required=False,
+        choices=AuthorizationMethod.choices,
+        required=False,
         error_messages={"invalid_choice": INVALID_CHOICE},
     )
     authentication_object = serializers.IntegerField(required=False, allow_null=True)
+
+    # Syntax checks run after the seed's type/length checks, so each error row stays alone.
+    def validate_username(self, value: str) -> str:
+        _run(reject_control_characters, value)
+        return value
+
+    def validate_host(self, value: str) -> str:
+        _run(validate_host, value)
+        return value
+
+    def validate_from_email(self, value: str) -> str:
+        _run(validate_address, value)
+        return value
+
+    def validate_failure_email(self, value: str) -> str:
+        validate_failure_email(value)
+        return value
 
     def validate_authentication_object(self, value: int | None) -> AuthenticationObject | None:
         if value is None:
@@ -140,9 +154,15 @@ class SmtpSettingsInput(serializers.Serializer[dict[str, Any]]):
 
 class SmtpTestInput(SmtpSettingsInput):
     receiver_address = serializers.CharField(
-        max_length=254, required=False, validators=[_django_validator(validate_address)],
+        max_length=254,
+        trim_whitespace=False,
+        required=False,
         help_text="Optional: also send one test message to this address.",
     )
+
+    def validate_receiver_address(self, value: str) -> str:
+        _run(validate_address, value)
+        return value
 
 
 class TestStepSerializer(serializers.Serializer[dict[str, Any]]):
@@ -166,7 +186,9 @@ def remap_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
 def options_document() -> dict[str, Any]:
     """The seed's ``OPTIONS /api/administration/smtp-settings/`` document."""
     password = {
-        "alias": "password", "type": "string", "required": True,
+        "alias": "password",
+        "type": "string",
+        "required": True,
         "validators": [{"type": "max_length", "length": PASSWORD_MAX}],
     }
     return {
@@ -174,30 +196,41 @@ def options_document() -> dict[str, Any]:
             "schema": [
                 password,
                 {
-                    "alias": "host", "type": "string", "required": True,
+                    "alias": "host",
+                    "type": "string",
+                    "required": True,
                     "validators": [{"type": "max_length", "length": HOST_MAX}],
                 },
                 {"alias": "port", "required": True, "type": "int"},
                 {"alias": "tls", "type": "bool"},
                 {
-                    "alias": "username", "type": "string", "required": True,
+                    "alias": "username",
+                    "type": "string",
+                    "required": True,
                     "validators": [{"type": "max_length", "length": USERNAME_MAX}],
                 },
                 {
-                    "alias": "from_email", "type": "string", "required": True,
+                    "alias": "from_email",
+                    "type": "string",
+                    "required": True,
                     "validators": [
-                        {"type": "email"}, {"type": "max_length", "length": FROM_EMAIL_MAX}
+                        {"type": "email"},
+                        {"type": "max_length", "length": FROM_EMAIL_MAX},
                     ],
                 },
                 {
-                    "alias": "failure_email", "type": "string", "required": True,
+                    "alias": "failure_email",
+                    "type": "string",
+                    "required": True,
                     "validators": [
                         {"type": "max_length", "length": FAILURE_EMAIL_MAX},
                         {"type": "max_value", "length": MAX_FAILURE_EMAILS},
                     ],
                 },
                 {
-                    "alias": "authorization_method", "type": "enum", "required": False,
+                    "alias": "authorization_method",
+                    "type": "enum",
+                    "required": False,
                     "values": [{"value": v, "text": t} for v, t in AuthorizationMethod.choices],
                     "schema_by_authorization_method": [
                         {
@@ -210,7 +243,8 @@ def options_document() -> dict[str, Any]:
                             ),
                             "schema": [
                                 {
-                                    "alias": "authentication_object", "type": "enum",
+                                    "alias": "authentication_object",
+                                    "type": "enum",
                                     "required": True,
                                     "autocomplete": "/api/authentication-objects/?provider="
                                     + MICROSOFT_CLIENT_CREDENTIALS.key,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -31,7 +32,7 @@ class SmtpSettingsView(APIView):
         "OPTIONS": AUTHENTICATED,
     }
 
-    def options(self, request: Request, *args: object, **kwargs: object) -> Response:
+    def options(self, request: Request, *args: object, **kwargs: object) -> Response:  # type: ignore[override]
         return Response(options_document())
 
     @extend_schema(responses=SmtpSettingsOutput)
@@ -49,9 +50,16 @@ class SmtpSettingsView(APIView):
         return Response(SmtpSettingsOutput(config).data)
 
 
+class SmtpTestThrottle(ScopedRateThrottle):
+    """Per-user budget of connection tests: ``OUTBOUND_TEST_RATE`` (default 30/min)."""
+
+    def get_rate(self) -> str:
+        return str(settings.OUTBOUND_TEST_RATE)
+
+
 class SmtpSettingsTestView(APIView):
     required_permissions = {"POST": "outbound_mail_setup.edit"}
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [SmtpTestThrottle]
     throttle_scope = "smtp_test"
 
     @extend_schema(

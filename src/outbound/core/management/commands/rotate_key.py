@@ -12,10 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from outbound.core.rotation import reseal_all
-from outbound.core.secrets import KeyRing, new_key, read_key_texts, reset_keyring, write_key_file
+from outbound.core.secrets import (
+    KeyRing,
+    SecretDecryptionError,
+    new_key,
+    read_key_texts,
+    reset_keyring,
+    write_key_file,
+)
 
 
 class Command(BaseCommand):
@@ -30,7 +37,19 @@ class Command(BaseCommand):
             write_key_file(key_file, texts)  # new key first; old ones still open old secrets
         ring = KeyRing.from_texts(texts)
         reset_keyring(ring)
-        count = reseal_all(ring)
+        try:
+            count = reseal_all(ring)
+        except SecretDecryptionError as exc:
+            # Nothing was re-encrypted (one transaction). The key file keeps the new key and
+            # the old ones, so every secret stays readable, also by running servers.
+            raise CommandError(
+                f"Cannot re-encrypt {exc}. Nothing was changed"
+                + (
+                    "; the key file holds the new key and the old ones."
+                    if using_file
+                    else "; is the key that sealed it in OUTBOUND_SECRET_KEY?"
+                )
+            ) from exc
         if using_file:
             write_key_file(key_file, texts[:1])
         self.stdout.write(

@@ -1,0 +1,1 @@
+"""Tests of the accounts API: tokens, login throttling, roles, users and permissions."""

@@ -1,0 +1,1 @@
+"""Tests of the core: secrets, key rotation, egress policy, events and probes."""

@@ -1,0 +1,1 @@
+"""Tests of the integrations: authentication objects and their API."""
