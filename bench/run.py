@@ -383,6 +383,10 @@ def report(results: dict[str, Any]) -> None:
         f"SMTP test ratio   {lat['ratio']:.2f}x (goal <= {LATENCY_GOAL}x) "
         f"{verdict(lat['goal_met'])}"
     )
+    print(
+        f"  less one bare HTTP call: {lat['ratio_beyond_http']:.2f}x "
+        "(what the test adds over smtplib itself)"
+    )
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
 
 
@@ -480,6 +484,11 @@ def measure(tmp: Path) -> dict[str, Any]:
             floor.append(timed_get(api, BARE))
         api.close()
         latency_ratio = statistics.median(endpoint) / statistics.median(raw)
+        # The same, less the cost every API call pays (one bare authenticated GET): what the
+        # test itself adds over smtplib. Informational; the goal is on the end-to-end ratio.
+        beyond_http = (statistics.median(endpoint) - statistics.median(floor)) / statistics.median(
+            raw
+        )
 
     return {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -516,6 +525,7 @@ def measure(tmp: Path) -> dict[str, Any]:
             "endpoint_steps_median_ms": round(statistics.median(steps) * 1000, 3),
             "bare_get_median_ms": round(statistics.median(floor) * 1000, 3),
             "ratio": round(latency_ratio, 3),
+            "ratio_beyond_http": round(beyond_http, 3),
             "goal": f"<= {LATENCY_GOAL}",
             "goal_met": latency_ratio <= LATENCY_GOAL,
         },

@@ -183,6 +183,22 @@ _ring: KeyRing | None = None
 _ring_file: tuple[Path, list[str]] | None = None
 
 
+_ring_stamp: tuple[int, int] | None = None
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _remember_stamp(stamp: tuple[int, int] | None) -> None:
+    global _ring_stamp
+    _ring_stamp = stamp
+
+
 def _keys_in_file(path: Path) -> list[str] | None:
     try:
         texts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
@@ -202,9 +218,12 @@ def keyring() -> KeyRing:
     global _ring, _ring_file
     if _ring is not None and _ring_file is not None:
         path, texts = _ring_file
-        current = _keys_in_file(path)
-        if current is not None and current != texts:
-            _ring, _ring_file = KeyRing.from_texts(current), (path, current)
+        stamp = _stat(path)
+        if stamp != _ring_stamp:  # only re-read when the file changed
+            current = _keys_in_file(path)
+            if current is not None and current != texts:
+                _ring, _ring_file = KeyRing.from_texts(current), (path, current)
+            _remember_stamp(stamp)
     if _ring is None:
         from django.conf import settings
 
@@ -213,6 +232,7 @@ def keyring() -> KeyRing:
         texts = read_key_texts(env_value, key_file)
         _ring = KeyRing.from_texts(texts)
         _ring_file = None if env_value.strip() else (key_file, texts)
+        _remember_stamp(_stat(key_file) if _ring_file else None)
     return _ring
 
 
