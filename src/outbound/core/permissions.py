@@ -18,6 +18,8 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "authentication_objects": CRUD,
     "users": CRUD,
     "roles": CRUD,
+    "integrations": CRUD,
+    "object_classes": CRUD,
 }
 
 # DRF viewset action -> permission action.

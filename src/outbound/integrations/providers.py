@@ -66,7 +66,19 @@ MICROSOFT_CLIENT_CREDENTIALS = Provider(
     ),
 )
 
-PROVIDERS: dict[str, Provider] = {p.key: p for p in (MICROSOFT_CLIENT_CREDENTIALS,)}
+IMANAGE = Provider(
+    key="imanage",
+    label="iManage",
+    params=(
+        Param("server_url", max_length=255, url=True, label="Server URL"),
+        Param("username", max_length=254, label="Username"),
+        Param("password", max_length=1024, secret=True, label="Password"),
+        Param("client_id", max_length=255, label="Client ID"),
+        Param("client_secret", max_length=1024, secret=True, label="Client secret"),
+    ),
+)
+
+PROVIDERS: dict[str, Provider] = {p.key: p for p in (MICROSOFT_CLIENT_CREDENTIALS, IMANAGE)}
 
 PROVIDER_CHOICES = [(p.key, p.label) for p in PROVIDERS.values()]
 

@@ -1,0 +1,233 @@
+"""The ALX ``/api/integrations/`` shapes, generated from the type registry.
+
+Input serializers: one common base plus, per type, a class built from its declaration
+(:func:`input_serializer_class`). Output: one serializer whose list form fetches every label
+of a page in one query per related model.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
+
+from outbound.core.api.metadata import field_schema
+from outbound.integrations.models import (
+    AuthenticationObject,
+    Integration,
+    ObjectClass,
+)
+from outbound.integrations.services import does_not_exist
+from outbound.integrations.types import REGISTRY, IntegrationType, TypeField, type_choices
+
+NAME_MAX = 100
+DESCRIPTION_MAX = 500
+RELATION_MODEL_NAMES = {
+    "authentication_object": "AuthenticationObjectData",
+    "object_class": "ObjectClass",
+}
+RELATION_AUTOCOMPLETE = {
+    "authentication_object": "/api/authentication-objects/autocomplete/?text__icontains=",
+    "object_class": "/api/object-classes/autocomplete/?text__icontains=",
+}
+
+
+def pk_field(queryset: Any, model_name: str, **kwargs: Any) -> serializers.PrimaryKeyRelatedField:
+    return serializers.PrimaryKeyRelatedField(
+        queryset=queryset,
+        error_messages={"does_not_exist": does_not_exist(model_name, "{pk_value}")},
+        **kwargs,
+    )
+
+
+class IntegrationInput(serializers.Serializer[Integration]):
+    """The fields every type shares (used alone when ``type`` is missing or invalid)."""
+
+    type = serializers.ChoiceField(choices=type_choices())
+    name = serializers.CharField(
+        max_length=NAME_MAX,
+        validators=[UniqueValidator(queryset=Integration.objects.all())],
+    )
+    description = serializers.CharField(
+        max_length=DESCRIPTION_MAX, allow_blank=True, required=False
+    )
+    is_enabled = serializers.BooleanField(required=False)
+    authentication_object = pk_field(
+        AuthenticationObject.objects.all(), "AuthenticationObjectData", required=False
+    )
+    object_class = pk_field(ObjectClass.objects.all(), "ObjectClass", required=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        if self.instance is not None:
+            # Updating: any ``type`` goes to the service, which refuses a change of type.
+            fields["type"] = serializers.JSONField(required=False)
+        return fields
+
+
+def _type_field(f: TypeField) -> serializers.Field:
+    if f.kind == "string":
+        return serializers.CharField(
+            max_length=f.max_length,
+            required=f.required,
+            write_only=f.secret,
+            trim_whitespace=False,
+        )
+    if f.kind == "bool":
+        return serializers.BooleanField(required=f.required)
+    assert f.model is not None
+    return pk_field(f.model.objects.all(), f.model_name, required=f.required)
+
+
+@cache
+def input_serializer_class(type_id: int) -> type[IntegrationInput]:
+    """The input serializer of one type: common fields, required relations, its own fields."""
+    itype = REGISTRY[type_id]
+    attrs: dict[str, Any] = {}
+    for relation in itype.requires:
+        queryset: Any = (
+            AuthenticationObject.objects.filter(provider__in=itype.authentication_providers)
+            if relation == "authentication_object"
+            else ObjectClass.objects.all()
+        )
+        attrs[relation] = pk_field(queryset, RELATION_MODEL_NAMES[relation], required=True)
+    for f in itype.fields:
+        attrs[f.alias] = _type_field(f)
+    return type(f"{itype.__name__}IntegrationInput", (IntegrationInput,), attrs)
+
+
+def serializer_for(data: Any, *, instance: Integration | None = None) -> type[IntegrationInput]:
+    """The type's serializer when ``type`` (or the instance's) is a known type."""
+    type_id = instance.type if instance is not None else None
+    if type_id is None and isinstance(data, dict):
+        raw = data.get("type")
+        if not isinstance(raw, bool) and str(raw).isdigit() and int(str(raw)) in REGISTRY:
+            type_id = int(str(raw))
+    return input_serializer_class(type_id) if type_id is not None else IntegrationInput
+
+
+class IntegrationTestInput(serializers.Serializer[dict[str, Any]]):
+    type = serializers.ChoiceField(choices=type_choices())
+    authentication_object = pk_field(AuthenticationObject.objects.all(), "AuthenticationObjectData")
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+class UserRefSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
+def _user(user: Any) -> dict[str, Any] | None:
+    return {"id": user.pk, "username": user.username} if user is not None else None
+
+
+class IntegrationListSerializer(serializers.ListSerializer[Integration]):
+    def to_representation(self, data: Any) -> list[dict[str, Any]]:
+        items = list(data.all() if hasattr(data, "all") else data)
+        self.child.context["pk_labels"] = _pk_labels(items)  # type: ignore[union-attr,index]
+        return [self.child.to_representation(item) for item in items]  # type: ignore[union-attr]
+
+
+def _pk_labels(items: list[Integration]) -> dict[tuple[Any, Any], str]:
+    """Labels of the type-specific ``pk`` values of ``items``: one query per model."""
+    wanted: dict[Any, set[Any]] = {}
+    for item in items:
+        itype = REGISTRY.get(item.type)
+        for f in itype.fields if itype else ():
+            value = (item.parameters or {}).get(f.alias)
+            if f.kind == "pk" and value is not None and f.model is not None:
+                wanted.setdefault(f.model, set()).add(value)
+    labels = {}
+    for model, ids in wanted.items():
+        for obj in model.objects.filter(pk__in=ids):
+            labels[(model, obj.pk)] = str(obj)
+    return labels
+
+
+class IntegrationOutput(serializers.Serializer[Integration]):
+    """Common fields (declared for the OpenAPI schema); the type's fields follow."""
+
+    uuid = serializers.UUIDField()
+    type = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    is_enabled = serializers.BooleanField()
+    authentication_object = serializers.IntegerField(allow_null=True)
+    object_class = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    created_by = UserRefSerializer(allow_null=True)
+    modified_at = serializers.DateTimeField()
+    modified_by = UserRefSerializer(allow_null=True)
+    _meta = serializers.DictField()
+
+    class Meta:
+        list_serializer_class = IntegrationListSerializer
+
+    def to_representation(self, instance: Integration) -> dict[str, Any]:
+        itype = REGISTRY[instance.type]
+        params = instance.parameters or {}
+        labels: dict[str, Any] = {
+            "type": itype.label,
+            "authentication_object": _label(instance.authentication_object),
+            "object_class": _label(instance.object_class),
+        }
+        body: dict[str, Any] = {
+            "uuid": str(instance.uuid),
+            "type": instance.type,
+            "name": instance.name,
+            "description": instance.description,
+            "is_enabled": instance.is_enabled,
+            "authentication_object": instance.authentication_object_id,
+            "object_class": instance.object_class_id,
+        }
+        pk_labels = self.context.get("pk_labels")
+        if pk_labels is None:
+            pk_labels = _pk_labels([instance])
+        for f in itype.fields:
+            if f.secret:
+                body[f"has_{f.alias}"] = instance.has_secret(f.alias)
+                continue
+            value = params.get(f.alias, f.default)
+            body[f.alias] = value
+            if f.kind == "pk":
+                labels[f.alias] = pk_labels.get((f.model, value)) if value is not None else None
+        body.update(
+            created_at=serializers.DateTimeField().to_representation(instance.created_at),
+            created_by=_user(instance.created_by),
+            modified_at=serializers.DateTimeField().to_representation(instance.modified_at),
+            modified_by=_user(instance.modified_by),
+            _meta={"labels": labels, "permissions": self.context.get("permissions", {})},
+        )
+        return body
+
+
+def _label(obj: Any) -> str | None:
+    return str(obj) if obj is not None else None
+
+
+# --- OPTIONS -----------------------------------------------------------------------------------
+
+
+def details_document() -> dict[str, Any]:
+    """``details.schema`` and ``details.schema_by_type``, from the serializers and registry."""
+    common = IntegrationInput()
+    schema = [
+        field_schema(alias, common.fields[alias])
+        for alias in ("type", "name", "description", "is_enabled")
+    ]
+    return {"schema": schema, "schema_by_type": [_type_schema(t) for t in REGISTRY.values()]}
+
+
+def _type_schema(itype: type[IntegrationType]) -> dict[str, Any]:
+    fields = input_serializer_class(itype.id)().fields
+    entries = [
+        field_schema(r, fields[r], autocomplete=RELATION_AUTOCOMPLETE[r]) for r in itype.requires
+    ]
+    for f in itype.fields:
+        extra = {"autocomplete": f.autocomplete} if f.autocomplete else {}
+        entries.append(field_schema(f.alias, fields[f.alias], **extra))
+    return {"type": itype.id, "schema": entries}
