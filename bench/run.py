@@ -1,7 +1,10 @@
-"""``make bench``: Outbound's two performance ratios, each measured against a same-run baseline.
+"""``make bench``: Outbound's performance ratios, each measured against a same-run baseline.
 
 1. Throughput of authenticated ``GET /api/administration/smtp-settings/`` over a bare DRF view
    (``GET /bench/bare/``) served by the same gunicorn server. Goal: ratio >= 0.6.
+1b. Throughput of the integrations list (100 rows, ``name__icontains`` filter,
+   ``ordering=-created_at``) over the same bare view. Goal: ratio >= 0.3; and the number of SQL
+   queries per list request must not grow with the page size (limit 10 vs 100).
 2. Time of ``POST /api/administration/smtp-settings/test/`` (STARTTLS + AUTH) over a raw
    smtplib connect + STARTTLS + AUTH + QUIT against the same local aiosmtpd server.
    Goal: ratio <= 1.2.
@@ -59,7 +62,10 @@ SMTP_WARMUP = 3
 BARE = "/bench/bare/"
 SETTINGS = "/api/administration/smtp-settings/"
 TEST = "/api/administration/smtp-settings/test/"
+LIST = "/api/integrations/?name__icontains=integration&ordering=-created_at&limit=100"
+LIST_SIZE = 100
 THROUGHPUT_GOAL = 0.6  # subject req/s / bare req/s, at least
+LIST_GOAL = 0.3  # the integrations list (100 rows) req/s / bare req/s, at least
 LATENCY_GOAL = 1.2  # endpoint time / raw smtplib time, at most
 
 ADMIN_USER = "bench-admin"
@@ -181,6 +187,40 @@ def load(port: int, token: str, path: str, seconds: float) -> LoadResult:
     return result
 
 
+def compare_throughput(port: int, token: str, subject: str, goal: float) -> dict[str, Any]:
+    """Interleaved rounds of the bare view and ``subject``; the median of per-round ratios."""
+    for path in (BARE, subject):
+        load(port, token, path, WARMUP_SECONDS)
+    rounds: dict[str, list[LoadResult]] = {"bare": [], "subject": []}
+    for i in range(ROUNDS):
+        order = [("bare", BARE), ("subject", subject)]
+        for key, path in order if i % 2 == 0 else order[::-1]:
+            rounds[key].append(load(port, token, path, ROUND_SECONDS))
+        b, s = rounds["bare"][-1], rounds["subject"][-1]
+        print(f"  round {i + 1}: bare {b.rps:.0f} req/s, subject {s.rps:.0f} req/s")
+    ratios = [
+        s.rps / b.rps if b.rps else 0.0
+        for b, s in zip(rounds["bare"], rounds["subject"], strict=True)
+    ]
+    ratio = statistics.median(ratios)
+    return {
+        "bare": {
+            "path": BARE,
+            "rounds": [r.summary() for r in rounds["bare"]],
+            "median_rps": round(statistics.median(r.rps for r in rounds["bare"]), 1),
+        },
+        "subject": {
+            "path": subject,
+            "rounds": [r.summary() for r in rounds["subject"]],
+            "median_rps": round(statistics.median(r.rps for r in rounds["subject"]), 1),
+        },
+        "round_ratios": [round(r, 3) for r in ratios],
+        "ratio": round(ratio, 3),
+        "goal": f">= {goal}",
+        "goal_met": ratio >= goal,
+    }
+
+
 # --- SMTP ---------------------------------------------------------------------------------
 
 
@@ -258,6 +298,77 @@ def timed_get(client: Client, path: str) -> float:
     if status != 200:
         raise RuntimeError(f"GET {path}: HTTP {status}: {data[:300]!r}")
     return time.perf_counter() - started
+
+
+# --- integrations -------------------------------------------------------------------------
+
+
+def create_integrations(api: Client, count: int) -> None:
+    """``count`` iManage integrations through the API, with every label a list row shows."""
+    object_class = api.json("POST", "/api/object-classes/", {"name": "Matter"}, expect=201)
+    field_ = api.json(
+        "POST", f"/api/object-classes/{object_class['id']}/fields/", {"name": "Number"}, expect=201
+    )
+    credentials = api.json(
+        "POST",
+        "/api/authentication-objects/",
+        {
+            "name": "iManage bench",
+            "provider": "imanage",
+            "server_url": "https://imanage.example.com",
+            "username": "bench",
+            "password": secrets.token_urlsafe(12),
+            "client_id": "bench",
+            "client_secret": secrets.token_urlsafe(12),
+        },
+        expect=201,
+    )
+    for i in range(count):
+        api.json(
+            "POST",
+            "/api/integrations/",
+            {
+                "type": 1,
+                "name": f"Integration {i:03}",
+                "authentication_object": credentials["id"],
+                "object_class": object_class["id"],
+                "object_class_field": field_["id"],
+                "folder": f"/matters/{i}",
+            },
+            expect=201,
+        )
+
+
+QUERY_COUNT_SNIPPET = """
+import json, sys
+import django
+django.setup()
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from rest_framework_simplejwt.tokens import RefreshToken
+from outbound.accounts.models import User
+token = RefreshToken.for_user(User.objects.get(username=sys.argv[1])).access_token
+client = Client(HTTP_AUTHORIZATION=f"JWT {token}")
+counts = {}
+for limit in (10, 100):
+    path = sys.argv[2].replace("limit=100", f"limit={limit}")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(path).status_code == 200
+    counts[limit] = len(queries)
+print(json.dumps(counts))
+"""
+
+
+def list_query_counts(env: dict[str, str]) -> dict[str, int]:
+    """SQL queries of one list request at limit 10 and at limit 100 (in-process, same DB)."""
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", QUERY_COUNT_SNIPPET, ADMIN_USER, LIST],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode:
+        raise RuntimeError(f"query count failed:\n{done.stdout}{done.stderr}")
+    return {str(k): v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
 
 
 # --- the server under test ----------------------------------------------------------------
@@ -347,23 +458,30 @@ def verdict(met: bool) -> str:
 
 def report(results: dict[str, Any]) -> None:
     tp, lat = results["throughput"], results["smtp_test"]
+    lst = results["integrations_list"]
     cfg = results["config"]
     print(
         f"\nOutbound bench — {cfg['cpus']} CPUs, gunicorn {WORKERS}x{THREADS} threads, "
         f"{CLIENTS} clients, {ROUNDS}x{ROUND_SECONDS:g} s rounds, {SMTP_ROUNDS} SMTP rounds"
     )
     head = "".join(f"{'round ' + str(i + 1):>10}" for i in range(ROUNDS))
-    print(f"\n{'throughput (req/s)':<{W}}{head}{'median':>10}{'p50 ms':>9}")
-    for key, label in (("bare", f"GET {BARE}"), ("subject", f"GET {SETTINGS}")):
-        rounds = tp[key]["rounds"]
-        cells = "".join(f"{r['rps']:>10.0f}" for r in rounds)
-        p50 = statistics.median(r["p50_ms"] for r in rounds)
-        print(f"  {label:<{W - 2}}{cells}{tp[key]['median_rps']:>10.0f}{p50:>9.1f}")
-    cells = "".join(f"{r:>10.2f}" for r in tp["round_ratios"])
-    print(f"  {'ratio (paired per round)':<{W - 2}}{cells}{tp['ratio']:>10.2f}")
-    errors = sum(r["errors"] for k in ("bare", "subject") for r in tp[k]["rounds"])
-    if errors:
-        print(f"  ! {errors} non-200 responses or connection errors")
+    for title, block in (("GET smtp-settings", tp), ("GET integrations (100 rows)", lst)):
+        print(f"\n{title + ' (req/s)':<{W}}{head}{'median':>10}{'p50 ms':>9}")
+        for key in ("bare", "subject"):
+            rounds = block[key]["rounds"]
+            cells = "".join(f"{r['rps']:>10.0f}" for r in rounds)
+            p50 = statistics.median(r["p50_ms"] for r in rounds)
+            label = f"GET {block[key]['path']}"[: W - 2]
+            print(f"  {label:<{W - 2}}{cells}{block[key]['median_rps']:>10.0f}{p50:>9.1f}")
+        cells = "".join(f"{r:>10.2f}" for r in block["round_ratios"])
+        print(f"  {'ratio (paired per round)':<{W - 2}}{cells}{block['ratio']:>10.2f}")
+        errors = sum(r["errors"] for k in ("bare", "subject") for r in block[k]["rounds"])
+        if errors:
+            print(f"  ! {errors} non-200 responses or connection errors")
+    counts = lst["queries_per_request_by_limit"]
+    print(
+        f"  SQL queries per list request: limit=10 -> {counts['10']}, limit=100 -> {counts['100']}"
+    )
 
     print(f"\n{'SMTP test time (ms)':<{W}}{'median':>10}{'p90':>10}{'min':>10}")
     for key, label in (("raw", "raw smtplib STARTTLS+AUTH+QUIT"), ("endpoint", f"POST {TEST}")):
@@ -378,6 +496,10 @@ def report(results: dict[str, Any]) -> None:
     print(
         f"\nthroughput ratio  {tp['ratio']:.2f}  (goal >= {THROUGHPUT_GOAL})  "
         f"{verdict(tp['goal_met'])}"
+    )
+    print(
+        f"list ratio        {lst['ratio']:.2f}  (goal >= {LIST_GOAL})  {verdict(lst['goal_met'])}; "
+        f"queries {'constant' if counts['10'] == counts['100'] else 'GROW'} with page size"
     )
     print(
         f"SMTP test ratio   {lat['ratio']:.2f}x (goal <= {LATENCY_GOAL}x) "
@@ -448,21 +570,17 @@ def measure(tmp: Path) -> dict[str, Any]:
             raise RuntimeError(f"GET {BARE} is not the bare view")
 
         # 1. throughput, bare and subject interleaved (the order alternates per round)
-        print("throughput: warm-up ...", flush=True)
-        for path in (BARE, SETTINGS):
-            load(port, token, path, WARMUP_SECONDS)
-        rounds: dict[str, list[LoadResult]] = {"bare": [], "subject": []}
-        for i in range(ROUNDS):
-            order = [("bare", BARE), ("subject", SETTINGS)]
-            for key, path in order if i % 2 == 0 else order[::-1]:
-                rounds[key].append(load(port, token, path, ROUND_SECONDS))
-            b, s = rounds["bare"][-1], rounds["subject"][-1]
-            print(f"  round {i + 1}: bare {b.rps:.0f} req/s, smtp-settings {s.rps:.0f} req/s")
-        round_ratios = [
-            s.rps / b.rps if b.rps else 0.0
-            for b, s in zip(rounds["bare"], rounds["subject"], strict=True)
-        ]
-        throughput_ratio = statistics.median(round_ratios)
+        print("throughput of GET smtp-settings: warm-up ...", flush=True)
+        settings_tp = compare_throughput(port, token, SETTINGS, THROUGHPUT_GOAL)
+
+        # 1b. the integrations list: 100 rows, filtered and ordered
+        print(f"integrations list: creating {LIST_SIZE} integrations ...", flush=True)
+        create_integrations(api, LIST_SIZE)
+        listing = api.json("GET", LIST)
+        if len(listing["results"]) != LIST_SIZE:
+            raise RuntimeError(f"GET {LIST} returned {len(listing['results'])} rows")
+        list_tp = compare_throughput(port, token, LIST, LIST_GOAL)
+        queries = list_query_counts(env)
 
         # 2. SMTP test time, raw smtplib and the endpoint interleaved
         print("SMTP test: warm-up ...", flush=True)
@@ -503,22 +621,8 @@ def measure(tmp: Path) -> dict[str, Any]:
             "round_seconds": ROUND_SECONDS,
             "smtp_rounds": SMTP_ROUNDS,
         },
-        "throughput": {
-            "bare": {
-                "path": BARE,
-                "rounds": [r.summary() for r in rounds["bare"]],
-                "median_rps": round(statistics.median(r.rps for r in rounds["bare"]), 1),
-            },
-            "subject": {
-                "path": SETTINGS,
-                "rounds": [r.summary() for r in rounds["subject"]],
-                "median_rps": round(statistics.median(r.rps for r in rounds["subject"]), 1),
-            },
-            "round_ratios": [round(r, 3) for r in round_ratios],
-            "ratio": round(throughput_ratio, 3),
-            "goal": f">= {THROUGHPUT_GOAL}",
-            "goal_met": throughput_ratio >= THROUGHPUT_GOAL,
-        },
+        "throughput": settings_tp,
+        "integrations_list": {**list_tp, "queries_per_request_by_limit": queries},
         "smtp_test": {
             "raw": ms_summary(raw),
             "endpoint": ms_summary(endpoint),

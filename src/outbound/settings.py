@@ -21,8 +21,9 @@ def _env_bool(name: str, default: bool = False) -> bool:
 
 DEBUG = _env_bool("DJANGO_DEBUG")
 
-# Django's SECRET_KEY signs sessions and CSRF tokens; it is derived from the encryption
-# key ring so that an operator has one secret to manage (see outbound.core.secrets).
+# Django's SECRET_KEY signs sessions, CSRF tokens and JWTs: DJANGO_SECRET_KEY, or else
+# var/django-secret.key, generated once (apart from the encryption keys, so rotating those
+# signs nobody out).
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
 
@@ -179,4 +180,4 @@ LOGGING = {
 
 from outbound.core.secrets import django_secret_key  # noqa: E402
 
-SECRET_KEY = SECRET_KEY or django_secret_key(OUTBOUND_SECRET_KEY, OUTBOUND_SECRET_KEY_FILE)
+SECRET_KEY = SECRET_KEY or django_secret_key(VAR_DIR / "django-secret.key")

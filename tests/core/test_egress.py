@@ -165,3 +165,13 @@ def test_system_check_reports_a_malformed_allow_list(settings: Any) -> None:
     assert "':99999'" in errors[0].msg
     settings.OUTBOUND_EGRESS_ALLOW = "127.0.0.0/8,:1025"
     assert check_egress_allow() == []
+
+
+def test_ipv4_mapped_addresses_follow_the_ipv4_allow_list() -> None:
+    policy = EgressPolicy.parse("127.0.0.0/8")
+    assert policy.address_allowed(ipaddress.ip_address("::ffff:127.0.0.1"))
+    assert not policy.address_allowed(ipaddress.ip_address("::ffff:10.0.0.1"))
+
+
+def test_site_local_ipv6_is_denied() -> None:
+    assert not EgressPolicy.parse("").address_allowed(ipaddress.ip_address("fec0::1"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,7 @@ from outbound.core.models import Event
 from outbound.integrations import services as integration_services
 from outbound.mail import services
 from outbound.mail.models import SmtpConfig
-from tests.support.smtp import Recorder, smtp_server
+from tests.support.smtp import Recorder, free_port, smtp_server
 from tests.support.tokens import token_endpoint
 
 URL = "/api/administration/smtp-settings/test/"
@@ -37,6 +38,22 @@ def microsoft_object(actor: Any, authority_url: str) -> Any:
     )
 
 
+def save_microsoft_config(client: APIClient, host: str, port: int, obj_pk: int) -> None:
+    r = client.patch(
+        "/api/administration/smtp-settings/",
+        {
+            "host": host,
+            "port": port,
+            "tls": True,
+            "username": "mailer@contoso.com",
+            "authorization_method": "microsoft_client_credentials",
+            "authentication_object": obj_pk,
+        },
+        format="json",
+    )
+    assert r.status_code == 200, r.data
+
+
 @pytest.mark.django_db
 def test_xoauth2_with_a_token_from_the_token_endpoint(
     admin_client: APIClient, admin_user: Any, server_tls: ssl.SSLContext, trust_test_ca: str
@@ -47,24 +64,64 @@ def test_xoauth2_with_a_token_from_the_token_endpoint(
         smtp_server(starttls=server_tls, recorder=recorder) as srv,
     ):
         obj = microsoft_object(admin_user, tokens.url)
-        r = admin_client.post(
-            URL,
-            {
-                "host": srv.host,
-                "port": srv.port,
-                "tls": True,
-                "username": "mailer@contoso.com",
-                "authorization_method": "microsoft_client_credentials",
-                "authentication_object": obj.pk,
-            },
-            format="json",
-        )
+        save_microsoft_config(admin_client, srv.host, srv.port, obj.pk)
+        r = admin_client.post(URL, {}, format="json")
     assert r.status_code == 200, r.data
     assert [s["name"] for s in r.data["steps"]][-3:] == ["token", "auth", "quit"]
     assert recorder.logins == [("XOAUTH2:mailer@contoso.com", "tok-123")]
     assert tokens.requests[0]["path"] == ["/contoso/oauth2/v2.0/token"]
     assert tokens.requests[0]["scope"] == ["https://outlook.office365.com/.default"]
     assert CLIENT_SECRET not in r.content.decode() and "tok-123" not in r.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_client_secret_is_only_used_for_the_saved_server(
+    admin_client: APIClient, admin_user: Any, server_tls: ssl.SSLContext, trust_test_ca: str
+) -> None:
+    with (
+        token_endpoint(server_tls, client_secret=CLIENT_SECRET) as tokens,
+        smtp_server(starttls=server_tls) as saved,
+        smtp_server(starttls=server_tls) as elsewhere,
+    ):
+        obj = microsoft_object(admin_user, tokens.url)
+        save_microsoft_config(admin_client, saved.host, saved.port, obj.pk)
+        for change in ({"port": elsewhere.port}, {"username": "attacker@example.com"}):
+            r = admin_client.post(URL, change, format="json")
+            assert r.status_code == 400
+            assert "Save the settings before testing" in r.data["authentication_object"][0]
+        # Naming the object in a fresh proposal (nothing saved for it) is refused too.
+        r = admin_client.post(
+            URL,
+            {
+                "host": elsewhere.host,
+                "port": elsewhere.port,
+                "tls": True,
+                "authorization_method": "microsoft_client_credentials",
+                "authentication_object": obj.pk,
+            },
+            format="json",
+        )
+        assert r.status_code == 400
+    assert tokens.requests == []  # no token was ever fetched
+    assert elsewhere.recorder.logins == []
+
+
+@pytest.mark.django_db
+def test_microsoft_requires_tls(admin_client: APIClient, admin_user: Any) -> None:
+    obj = microsoft_object(admin_user, "https://login.example.com")
+    r = admin_client.patch(
+        "/api/administration/smtp-settings/",
+        {
+            "host": "smtp.example.com",
+            "port": 25,
+            "tls": False,
+            "authorization_method": "microsoft_client_credentials",
+            "authentication_object": obj.pk,
+        },
+        format="json",
+    )
+    assert r.status_code == 400
+    assert r.data == {"tls": ["Microsoft client credentials require TLS."]}
 
 
 @pytest.mark.django_db
@@ -76,18 +133,8 @@ def test_microsoft_failure_uses_the_seed_message(
         smtp_server(starttls=server_tls) as srv,
     ):
         obj = microsoft_object(admin_user, tokens.url)
-        r = admin_client.post(
-            URL,
-            {
-                "host": srv.host,
-                "port": srv.port,
-                "tls": True,
-                "username": "mailer@contoso.com",
-                "authorization_method": "microsoft_client_credentials",
-                "authentication_object": obj.pk,
-            },
-            format="json",
-        )
+        save_microsoft_config(admin_client, srv.host, srv.port, obj.pk)
+        r = admin_client.post(URL, {}, format="json")
     assert r.status_code == 400
     assert r.data["detail"] == MS_FAILURE
     failed = [s for s in r.data["steps"] if not s["ok"]]
@@ -107,15 +154,28 @@ def test_microsoft_failure_uses_the_seed_message(
     ],
 )
 def test_egress_policy_denies_before_any_socket(
-    admin_client: APIClient, settings: Any, allow: str, host: str, port: int
+    admin_client: APIClient,
+    settings: Any,
+    allow: str,
+    host: str,
+    port: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings.OUTBOUND_EGRESS_ALLOW = allow
+    opened: list[Any] = []
+
+    def no_socket(*args: Any, **kwargs: Any) -> Any:
+        opened.append(args)
+        raise AssertionError("a socket was opened")
+
+    monkeypatch.setattr(socket, "create_connection", no_socket)
     with smtp_server() as srv:
         r = admin_client.post(URL, {"host": host, "port": port, "tls": False}, format="json")
         assert srv.recorder.messages == []
     assert r.status_code == 400
     assert r.data["msg"] == "The destination is not allowed by the egress policy."
     assert [s["name"] for s in r.data["steps"]] == ["resolve"]
+    assert opened == []
 
 
 @pytest.mark.django_db
@@ -190,7 +250,7 @@ def test_test_endpoint_is_throttled_per_user(
     api_client_for: Callable[..., APIClient],
 ) -> None:
     settings.OUTBOUND_TEST_RATE = "3/min"
-    body = {"host": "127.0.0.1", "port": 587, "tls": False}
+    body = {"host": "127.0.0.1", "port": free_port(), "tls": False}  # nothing listens
     codes = [admin_client.post(URL, body, format="json").status_code for _ in range(4)]
     assert codes == [400, 400, 400, 429]
     other = api_client_for(make_user("outbound_mail_setup.edit"))

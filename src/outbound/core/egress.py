@@ -41,6 +41,7 @@ _DENIED_NETWORKS: tuple[IPNetwork, ...] = tuple(
         "::1/128",
         "fc00::/7",  # ULA
         "fe80::/10",  # link-local
+        "fec0::/10",  # site-local (deprecated, still private)
         "ff00::/8",  # multicast
         "64:ff9b::/96",  # NAT64 of anything
         "2001:db8::/32",
@@ -98,7 +99,10 @@ class EgressPolicy:
     def address_allowed(self, address: IPAddress) -> bool:
         candidates: list[IPAddress] = [address]
         if isinstance(address, ipaddress.IPv6Address):
-            for embedded in (address.ipv4_mapped, address.sixtofour, _compat_v4(address)):
+            if address.ipv4_mapped is not None:
+                # ::ffff:a.b.c.d *is* a.b.c.d on the wire: judge (and allow) it as IPv4.
+                candidates = [address.ipv4_mapped]
+            for embedded in (address.sixtofour, _compat_v4(address)):
                 if embedded is not None:
                     candidates.append(embedded)
             if address.teredo:
@@ -128,7 +132,8 @@ def current_policy() -> EgressPolicy:
     return EgressPolicy.parse(settings.OUTBOUND_EGRESS_ALLOW)
 
 
-_resolver_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
+# Lookups that hang hold a worker until the resolver gives up; keep enough for the rest.
+_resolver_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="resolve")
 
 
 def resolve(host: str, port: int, *, timeout: float) -> list[IPAddress]:

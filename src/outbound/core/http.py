@@ -7,10 +7,12 @@ verified against the host name.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -44,12 +46,22 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
+def _abort(conn: http.client.HTTPConnection) -> None:
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
 def post_form(url: str, form: dict[str, str], *, timeout: float) -> JsonResponse:
     """POST ``form`` url-encoded to ``url`` and parse the JSON answer (``{}`` if it is not)."""
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise HttpCallFailed("The URL must be an https:// URL.")
-    port = parts.port or HTTPS_PORT
+    try:
+        port = parts.port or HTTPS_PORT
+    except ValueError as exc:
+        raise HttpCallFailed("The URL has an invalid port.") from exc
     deadline = time.monotonic() + timeout
     addresses = egress.resolve(parts.hostname, port, timeout=timeout)
     policy = egress.current_policy()
@@ -72,6 +84,11 @@ def post_form(url: str, form: dict[str, str], *, timeout: float) -> JsonResponse
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
+    # http.client's timeout applies per read; a watchdog bounds the whole exchange, so a
+    # server that trickles bytes cannot hold the caller past its deadline.
+    watchdog = threading.Timer(max(deadline - time.monotonic(), 0.01), _abort, args=(conn,))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         conn.request(
             "POST",
@@ -87,7 +104,10 @@ def post_form(url: str, form: dict[str, str], *, timeout: float) -> JsonResponse
     except (OSError, http.client.HTTPException) as exc:
         raise HttpCallFailed(f"The endpoint could not be reached ({type(exc).__name__}).") from exc
     finally:
+        watchdog.cancel()
         conn.close()
+    if time.monotonic() >= deadline:
+        raise HttpCallFailed("The endpoint did not answer in time.")
     try:
         payload = json.loads(raw or b"{}")
     except ValueError:

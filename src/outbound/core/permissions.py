@@ -97,6 +97,8 @@ class HasOutboundPermission(BasePermission):
     @staticmethod
     def required(request: Request, view: Any) -> str | bool | None:
         method = "GET" if request.method == "HEAD" else request.method
+        if not hasattr(view, str(request.method).lower()):
+            return AUTHENTICATED  # no handler: let the view answer 405, not 403
         explicit: dict[str, str | None] = getattr(view, "required_permissions", {})
         if method in explicit:
             return explicit[method]

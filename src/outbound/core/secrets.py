@@ -168,14 +168,25 @@ def write_key_file(key_file: Path, texts: list[str]) -> None:
     os.replace(tmp, key_file)
 
 
-def django_secret_key(env_value: str, key_file: Path) -> str:
-    """Django's signing key, derived from the primary encryption key (one secret to manage)."""
-    primary = Key.from_text(read_key_texts(env_value, key_file)[0])
-    return (
-        HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"django-secret-key")
-        .derive(primary.material)
-        .hex()
-    )
+def django_secret_key(key_file: Path) -> str:
+    """Django's signing key (sessions, CSRF, JWTs) from ``key_file``, generated once.
+
+    It is kept apart from the encryption keys so that rotating those does not sign everyone
+    out; deployments with several machines set ``DJANGO_SECRET_KEY`` instead.
+    """
+    if key_file.exists():
+        text = key_file.read_text().strip()
+        if text:
+            return text
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = _random.token_urlsafe(48)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race; use its key
+        return key_file.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
 
 
 _ring: KeyRing | None = None

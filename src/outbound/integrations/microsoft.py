@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from outbound.core.http import HttpCallFailed, post_form
 from outbound.integrations.models import AuthenticationObject
+from outbound.integrations.providers import MICROSOFT_CLIENT_CREDENTIALS, defaults
 
 
 class TokenError(Exception):
@@ -23,8 +24,11 @@ class AccessToken:
     expires_at: float
 
 
+DEFAULTS = defaults(MICROSOFT_CLIENT_CREDENTIALS)
+
+
 def token_url(obj: AuthenticationObject) -> str:
-    authority = str(obj.param("authority_url") or "https://login.microsoftonline.com").rstrip("/")
+    authority = str(obj.param("authority_url") or DEFAULTS["authority_url"]).rstrip("/")
     return f"{authority}/{obj.param('tenant_id')}/oauth2/v2.0/token"
 
 
@@ -32,7 +36,7 @@ def fetch_token(obj: AuthenticationObject, *, timeout: float) -> AccessToken:
     form = {
         "client_id": obj.param("client_id") or "",
         "client_secret": obj.get_secret("client_secret") or "",
-        "scope": obj.param("scope") or "https://outlook.office365.com/.default",
+        "scope": obj.param("scope") or DEFAULTS["scope"],
         "grant_type": "client_credentials",
     }
     try:

@@ -98,12 +98,14 @@ class SmtpConfig(SecretHolder):
                 except ValidationError as exc:
                     errors.setdefault("failure_emails", []).extend(exc.messages)
                     break
+        obj = self.authentication_object
+        if obj is not None and obj.provider != MICROSOFT_CLIENT_CREDENTIALS.key:
+            errors["authentication_object"] = [f"{obj.pk} is not a valid choice."]
         if self.authorization_method == AuthorizationMethod.MICROSOFT_CLIENT_CREDENTIALS:
-            obj = self.authentication_object
+            if self.security == Security.NONE:  # bearer tokens never cross in clear
+                errors["security"] = ["Microsoft client credentials require TLS."]
             if obj is None:
                 errors["authentication_object"] = ["This field is required."]
-            elif obj.provider != MICROSOFT_CLIENT_CREDENTIALS.key:
-                errors["authentication_object"] = [f"{obj.pk} is not a valid choice."]
         if errors:
             raise ValidationError(errors)
 

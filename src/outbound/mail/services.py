@@ -47,6 +47,14 @@ PASSWORD_AGAIN = (
     "from the saved settings, so the saved password is not reused."
 )
 
+PASSWORD_UNREADABLE = (
+    "The saved password cannot be read (was the encryption key changed?); enter it again."
+)
+MICROSOFT_SAVE_FIRST = (
+    "Save the settings before testing them: the authentication object's client secret is "
+    "only used for the server, port, TLS mode and username it was saved with."
+)
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -76,9 +84,10 @@ def _resolve_tls(data: dict[str, Any], current: SmtpConfig) -> dict[str, Any]:
     """Turn a dialect's ``tls`` flag into ``security`` (465 means implicit TLS)."""
     data = dict(data)
     tls = data.pop("tls", None)
-    if tls is None and "port" in data and "security" not in data and current.pk:
-        # A new port under a TLS mode re-derives the mode, so 465 stays implicit TLS.
-        tls = current.security != Security.NONE
+    if tls is None and "port" in data and "security" not in data:
+        # A new port under a TLS mode re-derives the mode, so 465 means implicit TLS; a new
+        # configuration is TLS unless told otherwise.
+        tls = current.security != Security.NONE if current.pk else True
     if tls is not None and "security" not in data:
         data["security"] = security_from_tls(bool(tls), data.get("port", current.port))
     return data
@@ -132,7 +141,8 @@ def _deactivate_others(config: SmtpConfig, actor: Any) -> None:
         SmtpConfig.objects.select_for_update().filter(is_active=True).exclude(pk=config.pk)
     ):
         other.is_active = False
-        other.save(update_fields=["is_active", "modified_at"])
+        _stamp(other, actor, creating=False)
+        other.save(update_fields=["is_active", "modified_at", "modified_by"])
         record_event(
             resource_type=RESOURCE, resource_id=other.pk, action="deactivated", actor=actor
         )
@@ -233,8 +243,9 @@ def smtp_config_delete(*, config: SmtpConfig, actor: Any) -> None:
 def smtp_test_target(*, stored: SmtpConfig | None, data: dict[str, Any]) -> SmtpTarget:
     """The settings to test: ``data`` over the stored configuration, validated like a write.
 
-    The stored password is reused only when the test goes to the same server as the same
-    user with the same TLS mode and method; otherwise the caller must send it again.
+    A stored secret (the password, or the client secret behind the authentication object) is
+    reused only when the test goes to the same server as the same user with the same TLS
+    mode and method; otherwise the caller must send the password again, or save first.
     """
     proposal = SmtpConfig()
     if stored is not None:
@@ -249,16 +260,25 @@ def smtp_test_target(*, stored: SmtpConfig | None, data: dict[str, Any]) -> Smtp
         proposal.full_clean(validate_unique=False, validate_constraints=False, exclude=["uid"])
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    if (
-        password is None
-        and proposal.username
-        and proposal.authorization_method == AuthorizationMethod.USERNAME_AND_PASSWORD
-    ):
-        same_server = stored is not None and all(
-            getattr(proposal, f) == getattr(stored, f) for f in SAME_SERVER_FIELDS
+    same_server = stored is not None and all(
+        getattr(proposal, f) == getattr(stored, f) for f in SAME_SERVER_FIELDS
+    )
+    if proposal.authorization_method == AuthorizationMethod.MICROSOFT_CLIENT_CREDENTIALS:
+        # The client secret lives on the authentication object and cannot be typed into a
+        # test, so a token is only ever fetched for the server the configuration was saved for.
+        same = (
+            stored is not None
+            and same_server
+            and proposal.authentication_object_id == stored.authentication_object_id
         )
+        if not same and "authentication_object" not in errors:
+            errors.setdefault("authentication_object", []).append(MICROSOFT_SAVE_FIRST)
+    elif password is None and proposal.username:
         if same_server and stored is not None and stored.has_password:
-            password = stored.get_secret(SmtpConfig.SECRET_PASSWORD)
+            try:
+                password = stored.get_secret(SmtpConfig.SECRET_PASSWORD)
+            except SecretDecryptionError:
+                errors.setdefault("password", []).append(PASSWORD_UNREADABLE)
         elif stored is not None and stored.has_password:
             errors.setdefault("password", []).append(PASSWORD_AGAIN)
         else:

@@ -202,9 +202,9 @@ def open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
         egress.check(addresses, target.port)
         step.detail = f"{target.host} resolves to {', '.join(map(str, addresses))}."
 
-    context = client_context()
     hostname = target.host.strip("[]")
     with session.step("connect") as step:
+        context = client_context()  # inside a step: a bad CA bundle is reported, not a 500
         sock = _connect(addresses, target.port, session)
         peer = sock.getpeername()
         step.detail = f"Connected to {peer[0]} port {peer[1]}."
@@ -264,12 +264,13 @@ def open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
             secret = obj.get_secret("client_secret")
             if secret:
                 session.add_secret(secret)
-            token = fetch_token(obj, timeout=session.remaining())
+            token = fetch_token(obj, timeout=session.remaining())  # bounded by its own watchdog
             session.add_secret(token.value)
             step.detail = "Access token received from the token endpoint."
         with session.step("auth") as step:
             _require_auth(smtp, "XOAUTH2")
             sasl = f"user={target.username}\x01auth=Bearer {token.value}\x01\x01"
+            session.add_secret(sasl)  # and its base64 form, should a server echo it
             code, message = smtp.auth(
                 "XOAUTH2", lambda challenge=None: sasl if challenge is None else ""
             )
@@ -279,6 +280,8 @@ def open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
         with session.step("auth") as step:
             mechanism = _require_auth(smtp, "PLAIN", "LOGIN")
             smtp.user, smtp.password = target.username, target.password or ""
+            if smtp.password:  # the exact PLAIN blob too, should a server echo it
+                session.add_secret(f"\0{smtp.user}\0{smtp.password}")
             handler = smtp.auth_plain if mechanism == "PLAIN" else smtp.auth_login
             code, message = smtp.auth(mechanism, handler, initial_response_ok=True)
             step.data.update(mechanism=mechanism, reply=_reply(code, message))
