@@ -16,14 +16,27 @@ EMAIL_MESSAGE = "Enter a valid email address."
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 
 
-def has_control_characters(value: str) -> bool:
-    # Cc (C0/C1 incl. CR, LF, NUL) and the Unicode line/paragraph separators.
-    return any(unicodedata.category(ch) in {"Cc", "Zl", "Zp", "Cf"} for ch in value)
+MULTILINE_ALLOWED = frozenset("\n\r\t")
 
 
-def reject_control_characters(value: str) -> None:
-    if has_control_characters(value):
+def has_control_characters(value: str, *, multiline: bool = False) -> bool:
+    """Cc (C0/C1 incl. CR, LF, NUL), format characters and the Unicode line/paragraph
+    separators; ``multiline`` text (descriptions) may hold line breaks and tabs."""
+    return any(
+        unicodedata.category(ch) in {"Cc", "Zl", "Zp", "Cf"}
+        and not (multiline and ch in MULTILINE_ALLOWED)
+        for ch in value
+    )
+
+
+def reject_control_characters(value: str, *, multiline: bool = False) -> None:
+    if has_control_characters(value, multiline=multiline):
         raise ValidationError(CONTROL_MESSAGE, code="control_characters")
+
+
+def validate_multiline_text(value: str) -> None:
+    """Free text such as a description: line breaks are fine, other controls are not."""
+    reject_control_characters(value, multiline=True)
 
 
 def validate_host(value: str) -> None:

@@ -136,6 +136,7 @@ def authentication_object_update(
 
 @transaction.atomic
 def authentication_object_delete(*, obj: AuthenticationObject, actor: Any) -> None:
+    obj = AuthenticationObject.objects.select_for_update().get(pk=obj.pk)  # see _lock_references
     pk = obj.pk
     from outbound.mail.models import SmtpConfig
 
@@ -164,7 +165,7 @@ def _reject_controls(data: dict[str, Any], names: tuple[str, ...]) -> None:
         value = data.get(name)
         if isinstance(value, str):
             try:
-                reject_control_characters(value)
+                reject_control_characters(value, multiline=name == "description")
             except ValidationError as exc:
                 errors[name] = exc.messages
     if errors:
@@ -219,6 +220,7 @@ def object_class_update(*, obj: ObjectClass, data: dict[str, Any], actor: Any) -
 
 @transaction.atomic
 def object_class_delete(*, obj: ObjectClass, actor: Any) -> None:
+    obj = ObjectClass.objects.select_for_update().get(pk=obj.pk)  # see _lock_references
     if Integration.objects.filter(object_class=obj).exists():
         raise ValidationError(
             {"non_field_errors": [IN_USE_BY_INTEGRATION.format(what="object class")]}
@@ -285,6 +287,7 @@ def _integrations_referencing(model: type[Any], pk: Any) -> bool:
 
 @transaction.atomic
 def object_class_field_delete(*, obj: ObjectClassField, actor: Any) -> None:
+    obj = ObjectClassField.objects.select_for_update().get(pk=obj.pk)  # see _lock_references
     if _integrations_referencing(ObjectClassField, obj.pk):
         raise ValidationError(
             {"non_field_errors": [IN_USE_BY_INTEGRATION.format(what="object class field")]}
@@ -332,6 +335,17 @@ def _apply_integration(integration: Integration, data: dict[str, Any]) -> list[s
     return changed
 
 
+def _lock_references(integration: Integration) -> None:
+    """Hold the rows this integration points at until commit, so that a delete racing with
+    this write either waits and then sees the use, or wins and this write fails cleanly."""
+    for model, pk in (
+        (AuthenticationObject, integration.authentication_object_id),
+        (ObjectClass, integration.object_class_id),
+    ):
+        if pk is not None:
+            list(model.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True))
+
+
 def _validate_integration(integration: Integration) -> None:
     """The type's rules over the merged configuration (what a partial update can break)."""
     itype = REGISTRY[integration.type]
@@ -339,6 +353,7 @@ def _validate_integration(integration: Integration) -> None:
     for relation in itype.requires:
         if getattr(integration, f"{relation}_id") is None:
             errors[relation] = ["This field is required."]
+    _lock_references(integration)
     auth = integration.authentication_object
     if auth is not None and auth.provider not in itype.authentication_providers:
         errors["authentication_object"] = [does_not_exist("AuthenticationObjectData", auth.pk)]
@@ -350,8 +365,13 @@ def _validate_integration(integration: Integration) -> None:
             errors.setdefault(f.alias, ["This field is required."])
             continue
         if f.kind == "pk" and value is not None and f.model is not None:
-            scope = {f"{f.scoped_by}_id": getattr(integration, f"{f.scoped_by}_id")}
-            if not f.model.objects.filter(pk=value, **(scope if f.scoped_by else {})).exists():
+            scope = (
+                {f"{f.scoped_by}_id": getattr(integration, f"{f.scoped_by}_id")}
+                if f.scoped_by
+                else {}
+            )
+            # Locked until commit: a concurrent delete of the row waits, then sees this use.
+            if not f.model.objects.select_for_update().filter(pk=value, **scope).exists():
                 errors.setdefault(f.alias, [does_not_exist(f.model_name, value)])
         if f.kind == "string" and isinstance(value, str):
             try:
@@ -360,7 +380,9 @@ def _validate_integration(integration: Integration) -> None:
                 errors.setdefault(f.alias, exc.messages)
     for name in ("name", "description"):
         try:
-            reject_control_characters(getattr(integration, name) or "")
+            reject_control_characters(
+                getattr(integration, name) or "", multiline=name == "description"
+            )
         except ValidationError as exc:
             errors.setdefault(name, exc.messages)
     if errors:
@@ -430,6 +452,16 @@ def integration_delete(*, integration: Integration, actor: Any) -> None:
 
 def integration_test(*, type_id: int, authentication_object: AuthenticationObject) -> TestOutcome:
     """Run the type's connection test with ``authentication_object``. Writes nothing."""
-    return REGISTRY[type_id].test(
+    itype = REGISTRY[type_id]
+    if authentication_object.provider not in itype.authentication_providers:
+        # Another provider's credentials would be sent to this type's server: never.
+        raise ValidationError(
+            {
+                "authentication_object": [
+                    does_not_exist("AuthenticationObjectData", authentication_object.pk)
+                ]
+            }
+        )
+    return itype.test(
         authentication_object=authentication_object, timeout=settings.OUTBOUND_SMTP_TIMEOUT
     )

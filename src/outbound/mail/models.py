@@ -9,7 +9,12 @@ from django.db import models
 from django.db.models import Q
 
 from outbound.core.models import SecretHolder
-from outbound.core.validators import reject_control_characters, validate_address, validate_host
+from outbound.core.validators import (
+    reject_control_characters,
+    validate_address,
+    validate_host,
+    validate_multiline_text,
+)
 from outbound.integrations.providers import MICROSOFT_CLIENT_CREDENTIALS
 from outbound.mail.choices import MAX_FAILURE_EMAILS, AuthorizationMethod, Security
 
@@ -21,7 +26,9 @@ class SmtpConfig(SecretHolder):
 
     SECRET_PASSWORD = "password"
 
-    description = models.CharField(max_length=200, blank=True, default="")
+    description = models.CharField(
+        max_length=200, blank=True, default="", validators=[validate_multiline_text]
+    )
     host = models.CharField(max_length=255, validators=[validate_host], error_messages=REQUIRED)
     port = models.PositiveIntegerField(
         validators=[MinValueValidator(0), MaxValueValidator(65535)], error_messages=REQUIRED

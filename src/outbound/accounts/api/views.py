@@ -25,6 +25,7 @@ from outbound.accounts.api.serializers import (
 )
 from outbound.accounts.models import Role, User
 from outbound.core.api.autocomplete import AutocompleteMixin
+from outbound.core.api.viewsets import ListFiltersOnlyMixin
 from outbound.core.permissions import AUTHENTICATED, PERMISSIONS, resource_permissions
 
 
@@ -58,7 +59,7 @@ class TokenRefreshView(TokenRefreshViewBase):
     serializer_class = TokenRefreshRequestSerializer
 
 
-class RoleViewSet(viewsets.ModelViewSet[Role]):
+class RoleViewSet(ListFiltersOnlyMixin, viewsets.ModelViewSet[Role]):
     serializer_class = RoleSerializer
     permission_resource = "roles"
     filterset_fields = ["name"]
@@ -81,7 +82,7 @@ class RoleViewSet(viewsets.ModelViewSet[Role]):
         services.role_delete(role=instance, actor=self.request.user)
 
 
-class UserViewSet(AutocompleteMixin, viewsets.ModelViewSet[User]):
+class UserViewSet(ListFiltersOnlyMixin, AutocompleteMixin, viewsets.ModelViewSet[User]):
     serializer_class = UserSerializer
     permission_resource = "users"
     permission_actions = {"autocomplete": AUTHENTICATED}

@@ -41,20 +41,30 @@ def list_columns(
     types: dict[str, str] | None = None,
     autocomplete: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """``[{"alias","type","predicates","sort_ok"[, "autocomplete"]}]`` for a FilterSet."""
-    meta = filterset_class._meta
-    model = meta.model
+    """``[{"alias","type","predicates","sort_ok"[, "autocomplete"]}]`` for a FilterSet.
+
+    Read from the filters the FilterSet really has (generated from ``Meta.fields`` or
+    declared), so every predicate listed is a parameter the API accepts: ``alias`` for
+    ``exact``, ``alias__<predicate>`` otherwise.
+    """
+    model = filterset_class._meta.model
     sortable: set[str] = set()
-    for f in filterset_class.base_filters.values():
+    predicates: dict[str, list[str]] = {}
+    for param, f in filterset_class.base_filters.items():
         if isinstance(f, django_filters.OrderingFilter):
             sortable.update(f.param_map)
+            continue
+        alias, lookup = f.field_name, f.lookup_expr
+        if param != (alias if lookup == "exact" else f"{alias}__{lookup}"):
+            continue  # not expressible as a column predicate
+        predicates.setdefault(alias, []).append(lookup)
     columns = []
-    for alias, lookups in dict(meta.fields).items():
+    for alias, lookups in predicates.items():
         column_type = (types or {}).get(alias) or _column_type(model._meta.get_field(alias))
         column: dict[str, Any] = {
             "alias": alias,
             "type": column_type,
-            "predicates": list(lookups),
+            "predicates": lookups,
             "sort_ok": alias in sortable,
         }
         hint = (autocomplete or {}).get(alias)

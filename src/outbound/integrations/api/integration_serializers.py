@@ -34,8 +34,17 @@ RELATION_AUTOCOMPLETE = {
 }
 
 
+class IntegerPrimaryKeyField(serializers.PrimaryKeyRelatedField):
+    """An integer pk. A float is "not int" (the database would silently truncate 1.5 to 1)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, float):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
 def pk_field(queryset: Any, model_name: str, **kwargs: Any) -> serializers.PrimaryKeyRelatedField:
-    return serializers.PrimaryKeyRelatedField(
+    return IntegerPrimaryKeyField(
         queryset=queryset,
         error_messages={"does_not_exist": does_not_exist(model_name, "{pk_value}")},
         **kwargs,
@@ -73,7 +82,9 @@ def _type_field(f: TypeField) -> serializers.Field:
             max_length=f.max_length,
             required=f.required,
             write_only=f.secret,
-            trim_whitespace=False,
+            # Like ``name``: surrounding blanks are dropped, so "   " is blank. Secrets are
+            # kept exactly as typed.
+            trim_whitespace=not f.secret,
         )
     if f.kind == "bool":
         return serializers.BooleanField(required=f.required)
@@ -88,7 +99,7 @@ def input_serializer_class(type_id: int) -> type[IntegrationInput]:
     attrs: dict[str, Any] = {}
     for relation in itype.requires:
         queryset: Any = (
-            AuthenticationObject.objects.filter(provider__in=itype.authentication_providers)
+            _authentication_objects(itype)
             if relation == "authentication_object"
             else ObjectClass.objects.all()
         )
@@ -98,19 +109,48 @@ def input_serializer_class(type_id: int) -> type[IntegrationInput]:
     return type(f"{itype.__name__}IntegrationInput", (IntegrationInput,), attrs)
 
 
-def serializer_for(data: Any, *, instance: Integration | None = None) -> type[IntegrationInput]:
-    """The type's serializer when ``type`` (or the instance's) is a known type."""
-    type_id = instance.type if instance is not None else None
-    if type_id is None and isinstance(data, dict):
+def _authentication_objects(itype: type[IntegrationType]) -> Any:
+    """The authentication objects a type can use (others are "does not exist" to it)."""
+    return AuthenticationObject.objects.filter(provider__in=itype.authentication_providers)
+
+
+def _requested_type(data: Any) -> int | None:
+    """The body's ``type`` when it names a registered type, else ``None``."""
+    if isinstance(data, dict):
         raw = data.get("type")
         if not isinstance(raw, bool) and str(raw).isdigit() and int(str(raw)) in REGISTRY:
-            type_id = int(str(raw))
+            return int(str(raw))
+    return None
+
+
+def serializer_for(data: Any, *, instance: Integration | None = None) -> type[IntegrationInput]:
+    """The type's serializer when ``type`` (or the instance's) is a known type."""
+    type_id = instance.type if instance is not None else _requested_type(data)
     return input_serializer_class(type_id) if type_id is not None else IntegrationInput
 
 
 class IntegrationTestInput(serializers.Serializer[dict[str, Any]]):
+    """``POST /api/integrations/test/`` (used alone when ``type`` is missing or invalid)."""
+
     type = serializers.ChoiceField(choices=type_choices())
     authentication_object = pk_field(AuthenticationObject.objects.all(), "AuthenticationObjectData")
+
+
+@cache
+def connection_test_input_class(type_id: int) -> type[IntegrationTestInput]:
+    """The test input of one type: only authentication objects of its providers exist."""
+    itype = REGISTRY[type_id]
+    field = pk_field(_authentication_objects(itype), "AuthenticationObjectData")
+    return type(
+        f"{itype.__name__}IntegrationTestInput",
+        (IntegrationTestInput,),
+        {"authentication_object": field},
+    )
+
+
+def connection_test_serializer_for(data: Any) -> type[IntegrationTestInput]:
+    type_id = _requested_type(data)
+    return connection_test_input_class(type_id) if type_id is not None else IntegrationTestInput
 
 
 # --- output ----------------------------------------------------------------------------------

@@ -17,12 +17,15 @@ from rest_framework.serializers import BaseSerializer
 
 from outbound.core.api.autocomplete import AutocompleteMixin
 from outbound.core.api.metadata import list_columns
+from outbound.core.api.throttling import CallOutThrottle
+from outbound.core.api.viewsets import ListFiltersOnlyMixin
 from outbound.core.permissions import AUTHENTICATED, resource_permissions
 from outbound.integrations import selectors, services
 from outbound.integrations.api.integration_serializers import (
     IntegrationInput,
     IntegrationOutput,
     IntegrationTestInput,
+    connection_test_serializer_for,
     details_document,
     serializer_for,
 )
@@ -40,7 +43,9 @@ from outbound.integrations.models import (
 )
 
 
-class AuthenticationObjectViewSet(AutocompleteMixin, viewsets.ModelViewSet[AuthenticationObject]):
+class AuthenticationObjectViewSet(
+    ListFiltersOnlyMixin, AutocompleteMixin, viewsets.ModelViewSet[AuthenticationObject]
+):
     serializer_class = AuthenticationObjectSerializer
     permission_resource = "authentication_objects"
     permission_actions = {"autocomplete": AUTHENTICATED}
@@ -68,7 +73,9 @@ class AuthenticationObjectViewSet(AutocompleteMixin, viewsets.ModelViewSet[Authe
         services.authentication_object_delete(obj=instance, actor=self.request.user)
 
 
-class ObjectClassViewSet(AutocompleteMixin, viewsets.ModelViewSet[ObjectClass]):
+class ObjectClassViewSet(
+    ListFiltersOnlyMixin, AutocompleteMixin, viewsets.ModelViewSet[ObjectClass]
+):
     serializer_class = ObjectClassSerializer
     permission_resource = "object_classes"
     permission_actions = {"autocomplete": AUTHENTICATED}
@@ -92,7 +99,9 @@ class ObjectClassViewSet(AutocompleteMixin, viewsets.ModelViewSet[ObjectClass]):
         services.object_class_delete(obj=instance, actor=self.request.user)
 
 
-class ObjectClassFieldViewSet(AutocompleteMixin, viewsets.ModelViewSet[ObjectClassField]):
+class ObjectClassFieldViewSet(
+    ListFiltersOnlyMixin, AutocompleteMixin, viewsets.ModelViewSet[ObjectClassField]
+):
     serializer_class = ObjectClassFieldSerializer
     permission_resource = "object_classes"
     permission_actions = {"autocomplete": AUTHENTICATED}
@@ -136,6 +145,7 @@ TestResult = inline_serializer(
 
 
 class IntegrationViewSet(
+    ListFiltersOnlyMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -145,6 +155,7 @@ class IntegrationViewSet(
 
     permission_resource = "integrations"
     permission_actions = {"test": "integrations.create"}
+    throttle_scope = "integration_test"  # only the test action is throttled
     serializer_class = IntegrationOutput
     filterset_class = IntegrationFilterSet
     lookup_field = "uuid"
@@ -208,9 +219,15 @@ class IntegrationViewSet(
         services.integration_delete(integration=instance, actor=self.request.user)
 
     @extend_schema(request=IntegrationTestInput, responses=TestResult)
-    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
+    @action(
+        detail=False,
+        methods=["post"],
+        filter_backends=[],
+        pagination_class=None,
+        throttle_classes=[CallOutThrottle],
+    )
     def test(self, request: Request) -> Response:
-        body = IntegrationTestInput(data=request.data)
+        body = connection_test_serializer_for(request.data)(data=request.data)
         body.is_valid(raise_exception=True)
         outcome = services.integration_test(
             type_id=body.validated_data["type"],

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from outbound.core.api.throttling import CallOutThrottle
 from outbound.core.permissions import AUTHENTICATED
 from outbound.mail import selectors, services
 from outbound.mail.api.serializers import (
@@ -50,16 +49,9 @@ class SmtpSettingsView(APIView):
         return Response(SmtpSettingsOutput(config).data)
 
 
-class SmtpTestThrottle(ScopedRateThrottle):
-    """Per-user budget of connection tests: ``OUTBOUND_TEST_RATE`` (default 30/min)."""
-
-    def get_rate(self) -> str:
-        return str(settings.OUTBOUND_TEST_RATE)
-
-
 class SmtpSettingsTestView(APIView):
     required_permissions = {"POST": "outbound_mail_setup.edit"}
-    throttle_classes = [SmtpTestThrottle]
+    throttle_classes = [CallOutThrottle]
     throttle_scope = "smtp_test"
 
     @extend_schema(
