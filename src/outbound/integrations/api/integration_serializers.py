@@ -7,6 +7,7 @@ of a page in one query per related model.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -161,24 +162,20 @@ class UserRefSerializer(serializers.Serializer[Any]):
     username = serializers.CharField()
 
 
-def _user(user: Any) -> dict[str, Any] | None:
-    return {"id": user.pk, "username": user.username} if user is not None else None
-
-
-class IntegrationListSerializer(serializers.ListSerializer[Integration]):
+class IntegrationListSerializer(serializers.ListSerializer[dict[str, Any]]):
     def to_representation(self, data: Any) -> list[dict[str, Any]]:
-        items = list(data.all() if hasattr(data, "all") else data)
-        self.child.context["pk_labels"] = _pk_labels(items)  # type: ignore[union-attr,index]
-        return [self.child.to_representation(item) for item in items]  # type: ignore[union-attr]
+        rows = list(data)
+        self.child.context["pk_labels"] = _pk_labels(rows)  # type: ignore[union-attr,index]
+        return [self.child.to_representation(row) for row in rows]  # type: ignore[union-attr]
 
 
-def _pk_labels(items: list[Integration]) -> dict[tuple[Any, Any], str]:
-    """Labels of the type-specific ``pk`` values of ``items``: one query per model."""
+def _pk_labels(rows: list[dict[str, Any]]) -> dict[tuple[Any, Any], str]:
+    """Labels of the type-specific ``pk`` values of ``rows``: one query per model."""
     wanted: dict[Any, set[Any]] = {}
-    for item in items:
-        itype = REGISTRY.get(item.type)
+    for row in rows:
+        itype = REGISTRY.get(row["type"])
         for f in itype.fields if itype else ():
-            value = (item.parameters or {}).get(f.alias)
+            value = (row["parameters"] or {}).get(f.alias)
             if f.kind == "pk" and value is not None and f.model is not None:
                 wanted.setdefault(f.model, set()).add(value)
     labels = {}
@@ -188,8 +185,21 @@ def _pk_labels(items: list[Integration]) -> dict[tuple[Any, Any], str]:
     return labels
 
 
-class IntegrationOutput(serializers.Serializer[Integration]):
-    """Common fields (declared for the OpenAPI schema); the type's fields follow."""
+def _iso(value: datetime) -> str:
+    """DRF's ISO 8601 form (UTC, ``Z``) without its per-call time-zone lookups."""
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _user(row: dict[str, Any], prefix: str) -> dict[str, Any] | None:
+    pk = row[prefix]
+    return {"id": pk, "username": row[f"{prefix}__username"]} if pk is not None else None
+
+
+class IntegrationOutput(serializers.Serializer[dict[str, Any]]):
+    """An integration as ALX shows it, from a row of ``selectors.integration_rows`` (plain
+    values: a page of 100 costs no model instances). The fields are declared for the OpenAPI
+    schema; the type's own fields follow the common ones."""
 
     uuid = serializers.UUIDField()
     type = serializers.IntegerField()
@@ -207,46 +217,43 @@ class IntegrationOutput(serializers.Serializer[Integration]):
     class Meta:
         list_serializer_class = IntegrationListSerializer
 
-    def to_representation(self, instance: Integration) -> dict[str, Any]:
-        itype = REGISTRY[instance.type]
-        params = instance.parameters or {}
+    def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
+        itype = REGISTRY[row["type"]]
+        params = row["parameters"] or {}
         labels: dict[str, Any] = {
             "type": itype.label,
-            "authentication_object": _label(instance.authentication_object),
-            "object_class": _label(instance.object_class),
+            "authentication_object": row["authentication_object__name"],
+            "object_class": row["object_class__name"],
         }
         body: dict[str, Any] = {
-            "uuid": str(instance.uuid),
-            "type": instance.type,
-            "name": instance.name,
-            "description": instance.description,
-            "is_enabled": instance.is_enabled,
-            "authentication_object": instance.authentication_object_id,
-            "object_class": instance.object_class_id,
+            "uuid": str(row["uuid"]),
+            "type": row["type"],
+            "name": row["name"],
+            "description": row["description"],
+            "is_enabled": row["is_enabled"],
+            "authentication_object": row["authentication_object"],
+            "object_class": row["object_class"],
         }
         pk_labels = self.context.get("pk_labels")
         if pk_labels is None:
-            pk_labels = _pk_labels([instance])
+            pk_labels = _pk_labels([row])
+        sealed = row.get("sealed_secrets") or {}
         for f in itype.fields:
             if f.secret:
-                body[f"has_{f.alias}"] = instance.has_secret(f.alias)
+                body[f"has_{f.alias}"] = f.alias in sealed
                 continue
             value = params.get(f.alias, f.default)
             body[f.alias] = value
             if f.kind == "pk":
                 labels[f.alias] = pk_labels.get((f.model, value)) if value is not None else None
         body.update(
-            created_at=serializers.DateTimeField().to_representation(instance.created_at),
-            created_by=_user(instance.created_by),
-            modified_at=serializers.DateTimeField().to_representation(instance.modified_at),
-            modified_by=_user(instance.modified_by),
+            created_at=_iso(row["created_at"]),
+            created_by=_user(row, "created_by"),
+            modified_at=_iso(row["modified_at"]),
+            modified_by=_user(row, "modified_by"),
             _meta={"labels": labels, "permissions": self.context.get("permissions", {})},
         )
         return body
-
-
-def _label(obj: Any) -> str | None:
-    return str(obj) if obj is not None else None
 
 
 # --- OPTIONS -----------------------------------------------------------------------------------

@@ -146,8 +146,6 @@ TestResult = inline_serializer(
 
 class IntegrationViewSet(
     ListFiltersOnlyMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet[Integration],
 ):
@@ -156,7 +154,7 @@ class IntegrationViewSet(
     permission_resource = "integrations"
     permission_actions = {"test": "integrations.create"}
     throttle_scope = "integration_test"  # only the test action is throttled
-    serializer_class = IntegrationOutput
+    serializer_class = IntegrationOutput  # type: ignore[assignment]  # it presents rows
     filterset_class = IntegrationFilterSet
     lookup_field = "uuid"
     http_method_names = ["get", "post", "patch", "delete", "options", "head"]
@@ -189,9 +187,18 @@ class IntegrationViewSet(
         )
 
     def _output(self, integration: Integration, code: int = status.HTTP_200_OK) -> Response:
-        return Response(
-            IntegrationOutput(integration, context=self.get_serializer_context()).data, status=code
-        )
+        row = selectors.integration_row(integration.pk)
+        return Response(IntegrationOutput(row, context=self.get_serializer_context()).data, code)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(selectors.integration_rows(queryset)) or []
+        context = self.get_serializer_context()
+        data = IntegrationOutput(page, many=True, context=context).data  # type: ignore[arg-type]
+        return self.get_paginated_response(data)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._output(self.get_object())
 
     @extend_schema(request=IntegrationInput, responses={201: IntegrationOutput})
     def create(self, request: Request) -> Response:
@@ -201,7 +208,7 @@ class IntegrationViewSet(
         integration = services.integration_create(
             type_id=data.pop("type"), data=data, actor=request.user
         )
-        return self._output(services_reload(integration), status.HTTP_201_CREATED)
+        return self._output(integration, status.HTTP_201_CREATED)
 
     @extend_schema(request=IntegrationInput, responses=IntegrationOutput)
     def partial_update(self, request: Request, uuid: str) -> Response:
@@ -213,7 +220,7 @@ class IntegrationViewSet(
         integration = services.integration_update(
             integration=integration, data=dict(body.validated_data), actor=request.user
         )
-        return self._output(services_reload(integration))
+        return self._output(integration)
 
     def perform_destroy(self, instance: Integration) -> None:
         services.integration_delete(integration=instance, actor=self.request.user)
@@ -234,8 +241,3 @@ class IntegrationViewSet(
             authentication_object=body.validated_data["authentication_object"],
         )
         return Response({"status": "ok" if outcome.ok else "error", "errors": outcome.errors})
-
-
-def services_reload(integration: Integration) -> Integration:
-    """The integration as a response shows it (relations joined)."""
-    return selectors.integration_list().get(pk=integration.pk)
