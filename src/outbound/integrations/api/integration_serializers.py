@@ -196,10 +196,10 @@ def _user(row: dict[str, Any], prefix: str) -> dict[str, Any] | None:
     return {"id": pk, "username": row[f"{prefix}__username"]} if pk is not None else None
 
 
+# Presents rows of ``selectors.integration_rows`` (plain values: a page of 100 costs no model
+# instances). The fields below are declared for the OpenAPI schema.
 class IntegrationOutput(serializers.Serializer[dict[str, Any]]):
-    """An integration as ALX shows it, from a row of ``selectors.integration_rows`` (plain
-    values: a page of 100 costs no model instances). The fields are declared for the OpenAPI
-    schema; the type's own fields follow the common ones."""
+    """An integration: the common fields, then its type's own fields, then ``_meta``."""
 
     uuid = serializers.UUIDField()
     type = serializers.IntegerField()
