@@ -10,7 +10,7 @@ WORKERS ?= 2
 THREADS ?= 4
 export DJANGO_SETTINGS_MODULE := outbound.settings
 
-.PHONY: run dev test lint schema schema-check bench install migrate clean
+.PHONY: run dev worker test lint schema schema-check bench install migrate clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -26,12 +26,20 @@ migrate: $(STAMP)
 	$(BIN)/outbound migrate --noinput
 	$(BIN)/outbound bootstrap-admin
 
+# The web server and, beside it, one mail worker (`outbound worker` runs more, anywhere).
 run: migrate
+	@$(BIN)/outbound worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn outbound.wsgi:application --bind $(HOST):$(PORT) \
 		--workers $(WORKERS) --threads $(THREADS) --access-logfile - --timeout 60
 
 dev: migrate
+	@$(BIN)/outbound worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	DJANGO_DEBUG=1 $(BIN)/outbound runserver $(HOST):$(PORT)
+
+worker: migrate
+	$(BIN)/outbound worker
 
 test: $(STAMP)
 	@mkdir -p var

@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks",
+    "django_tasks_db",
     "outbound.core",
     "outbound.accounts",
     "outbound.integrations",
@@ -124,6 +126,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "outbound.core.authentication.OutboundJWTAuthentication",
+        "outbound.core.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["outbound.core.permissions.HasOutboundPermission"],
@@ -156,6 +159,15 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# Django's Tasks API (the django-tasks backport): the database backend by default, so the
+# database alone suffices; another backend (e.g. django_tasks_rq.RQBackend on Redis) is this
+# one setting away.
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("OUTBOUND_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+    }
+}
+
 # --- Outbound's own settings -------------------------------------------------------------
 OUTBOUND_SECRET_KEY = os.environ.get("OUTBOUND_SECRET_KEY", "")
 OUTBOUND_SECRET_KEY_FILE = VAR_DIR / "secret.key"
@@ -168,6 +180,18 @@ OUTBOUND_SMTP_HELO_NAME = os.environ.get("OUTBOUND_SMTP_HELO_NAME", "")
 OUTBOUND_LOGIN_FAILURES = int(os.environ.get("OUTBOUND_LOGIN_FAILURES", "5"))
 OUTBOUND_LOGIN_WINDOW = int(os.environ.get("OUTBOUND_LOGIN_WINDOW", "900"))
 OUTBOUND_BENCH = _env_bool("OUTBOUND_BENCH")
+# The sender. Retries back off exponentially (with jitter) between the minimum and maximum,
+# and a message is given up after the maximum age — Postfix's defaults (300 s, 4000 s,
+# 5 days).
+OUTBOUND_RETRY_MIN_BACKOFF = float(os.environ.get("OUTBOUND_RETRY_MIN_BACKOFF", "300"))
+OUTBOUND_RETRY_MAX_BACKOFF = float(os.environ.get("OUTBOUND_RETRY_MAX_BACKOFF", "4000"))
+OUTBOUND_MAX_MESSAGE_AGE = float(os.environ.get("OUTBOUND_MAX_MESSAGE_AGE", str(5 * 86400)))
+# How long a worker holds a message it is sending before another worker may take it over.
+OUTBOUND_SEND_LEASE = float(os.environ.get("OUTBOUND_SEND_LEASE", "120"))
+# How long an idle SMTP connection is kept open for the next message.
+OUTBOUND_SMTP_IDLE = float(os.environ.get("OUTBOUND_SMTP_IDLE", "30"))
+# How often a worker looks for due messages whose task was lost (e.g. a killed worker).
+OUTBOUND_SWEEP_INTERVAL = float(os.environ.get("OUTBOUND_SWEEP_INTERVAL", "15"))
 
 LOGGING = {
     "version": 1,

@@ -20,6 +20,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "roles": CRUD,
     "integrations": CRUD,
     "object_classes": CRUD,
+    "messages": ("send", "view"),
 }
 
 # DRF viewset action -> permission action.

@@ -123,3 +123,110 @@ class SmtpConfig(SecretHolder):
     @property
     def effective_timeout(self) -> float:
         return float(self.timeout or settings.OUTBOUND_SMTP_TIMEOUT)
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DEFERRED = "deferred", "Deferred"
+    FAILED = "failed", "Failed"
+
+
+class RecipientStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    DEFERRED = "deferred", "Deferred"
+    FAILED = "failed", "Failed"
+
+
+class RecipientKind(models.TextChoices):
+    TO = "to", "To"
+    CC = "cc", "Cc"
+    BCC = "bcc", "Bcc"
+
+
+class Message(models.Model):
+    """One message in the outbox. Written with its recipients in the submitting request's
+    transaction; the worker claims it with a lease, sends it with the configuration active
+    at that moment and records every attempt."""
+
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # NULL, not "", when absent: the per-caller unique constraint only covers given keys.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    status = models.CharField(
+        max_length=16, choices=MessageStatus.choices, default=MessageStatus.QUEUED
+    )
+    subject = models.CharField(max_length=998, blank=True, default="")
+    text = models.TextField(blank=True, default="")
+    html = models.TextField(blank=True, default="")
+    reply_to = models.CharField(max_length=254, blank=True, default="")
+    headers = models.JSONField(default=dict, blank=True)
+    message_id = models.CharField(max_length=255)
+    is_failure_notice = models.BooleanField(default=False)
+    config = models.ForeignKey(
+        SmtpConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=1000, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["submitted_by", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="mail_message_idempotency_per_caller",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"message {self.pk} ({self.status})"
+
+
+class Recipient(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="recipients")
+    kind = models.CharField(max_length=3, choices=RecipientKind.choices)
+    address = models.CharField(max_length=254)
+    status = models.CharField(
+        max_length=16, choices=RecipientStatus.choices, default=RecipientStatus.PENDING
+    )
+    smtp_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    smtp_reply = models.CharField(max_length=1000, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class Attempt(models.Model):
+    """One delivery attempt of one message."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    config = models.ForeignKey(
+        SmtpConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    worker = models.CharField(max_length=64, blank=True, default="")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, blank=True, default="")
+    detail = models.CharField(max_length=1000, blank=True, default="")
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of message {self.message_id}"

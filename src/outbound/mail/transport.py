@@ -17,7 +17,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +26,7 @@ from django.conf import settings
 
 from outbound.core import egress
 from outbound.core.tls import client_context, describe_tls
-from outbound.integrations.microsoft import TokenError, fetch_token
+from outbound.integrations.microsoft import AccessToken, TokenError, fetch_token
 from outbound.integrations.models import AuthenticationObject
 from outbound.mail.choices import AuthorizationMethod, Security
 
@@ -43,6 +43,8 @@ class SmtpTarget:
     authorization_method: str = AuthorizationMethod.USERNAME_AND_PASSWORD
     authentication_object: AuthenticationObject | None = field(default=None, repr=False)
     timeout: float = 10.0
+    # Where XOAUTH2 tokens come from: the sender passes its cache; the test fetches afresh.
+    token_provider: Callable[..., AccessToken] = field(default=fetch_token, repr=False)
 
     @property
     def uses_microsoft(self) -> bool:
@@ -264,7 +266,7 @@ def open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
             secret = obj.get_secret("client_secret")
             if secret:
                 session.add_secret(secret)
-            token = fetch_token(obj, timeout=session.remaining())  # bounded by its own watchdog
+            token = target.token_provider(obj, timeout=session.remaining())
             session.add_secret(token.value)
             step.detail = "Access token received from the token endpoint."
         with session.step("auth") as step:

@@ -1,8 +1,13 @@
-"""URLs of the native SMTP settings API."""
+"""URLs of the mail API: the ALX SMTP settings and the outbox."""
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
+from outbound.mail.api.message_views import MessageViewSet
 from outbound.mail.api.views import SmtpSettingsTestView, SmtpSettingsView
+
+router = SimpleRouter()
+router.register("messages", MessageViewSet, basename="message")
 
 urlpatterns = [
     path("administration/smtp-settings/", SmtpSettingsView.as_view(), name="smtp-settings"),
@@ -11,4 +16,5 @@ urlpatterns = [
         SmtpSettingsTestView.as_view(),
         name="smtp-settings-test",
     ),
+    *router.urls,
 ]

@@ -1,0 +1,151 @@
+"""Submitting mail: the outbox row and its recipients are written in the caller's transaction
+and the delivery task is enqueued on commit (a rolled-back request sends nothing)."""
+
+from __future__ import annotations
+
+from email.utils import make_msgid
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from outbound.core.errors import Conflict
+from outbound.mail import compose
+from outbound.mail.models import Message, Recipient, RecipientKind
+from outbound.mail.selectors import active_smtp_config
+from outbound.mail.transport import helo_name
+
+MAX_RECIPIENTS = 100
+MAX_BODY_BYTES = 10 * 1024 * 1024
+NO_ACTIVE_CONFIG = "No SMTP configuration is active; nothing was queued."
+
+
+def _clean(data: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    clean: dict[str, Any] = {}
+    for kind in ("to", "cc", "bcc"):
+        mailboxes = []
+        for i, value in enumerate(data.get(kind) or []):
+            try:
+                mailboxes.append(compose.clean_mailbox(str(value)))
+            except ValidationError as exc:
+                errors.setdefault(kind, []).append(f"Item {i + 1}: {exc.messages[0]}")
+        clean[kind] = mailboxes
+    total = sum(len(data.get(k) or []) for k in ("to", "cc", "bcc"))
+    if total == 0:
+        errors.setdefault("to", []).append("At least one recipient is required.")
+    if total > MAX_RECIPIENTS:
+        errors.setdefault("to", []).append(
+            f"At most {MAX_RECIPIENTS} recipients (to, cc and bcc together) are allowed."
+        )
+    for field in ("subject",):
+        try:
+            clean[field] = compose.clean_header_value(data.get(field) or "")
+        except ValidationError as exc:
+            errors[field] = exc.messages
+    if data.get("reply_to"):
+        try:
+            clean["reply_to"] = compose.clean_mailbox(data["reply_to"])
+        except ValidationError as exc:
+            errors["reply_to"] = exc.messages
+    else:
+        clean["reply_to"] = ""
+    headers: dict[str, str] = {}
+    for name, value in (data.get("headers") or {}).items():
+        try:
+            headers[compose.clean_header_name(str(name))] = compose.clean_header_value(str(value))
+        except ValidationError as exc:
+            errors.setdefault("headers", []).extend(exc.messages)
+    clean["headers"] = headers
+    clean["text"], clean["html"] = data.get("text") or "", data.get("html") or ""
+    if not (clean["text"] or clean["html"]):
+        errors.setdefault("text", []).append("Give a text or an html body.")
+    size = len(clean["text"].encode()) + len(clean["html"].encode())
+    if size > MAX_BODY_BYTES:
+        errors.setdefault("text", []).append("The body may not exceed 10 MiB (text and html).")
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+def message_submit(
+    *, data: dict[str, Any], actor: Any, idempotency_key: str | None = None
+) -> tuple[Message, bool]:
+    """Queue a message; ``(message, created)``. The same key from the same caller returns the
+    first message instead of queueing a second one."""
+    owner = actor if getattr(actor, "pk", None) else None
+    if idempotency_key:
+        existing = Message.objects.filter(
+            submitted_by=owner, idempotency_key=idempotency_key
+        ).first()
+        if existing is not None:
+            return existing, False
+    clean = _clean(data)
+    try:
+        with transaction.atomic():
+            message = _queue(clean, owner=owner, idempotency_key=idempotency_key or None)
+    except IntegrityError:
+        # The same key raced in from a concurrent request: that one is the message.
+        existing = Message.objects.filter(
+            submitted_by=owner, idempotency_key=idempotency_key
+        ).first()
+        if existing is None:
+            raise
+        return existing, False
+    return message, True
+
+
+def _queue(
+    clean: dict[str, Any],
+    *,
+    owner: Any,
+    idempotency_key: str | None,
+    is_failure_notice: bool = False,
+) -> Message:
+    if active_smtp_config() is None:
+        raise Conflict(NO_ACTIVE_CONFIG, code="no_active_configuration")
+    message = Message.objects.create(
+        submitted_by=owner,
+        idempotency_key=idempotency_key,
+        subject=clean["subject"],
+        text=clean["text"],
+        html=clean["html"],
+        reply_to=clean["reply_to"],
+        headers=clean["headers"],
+        message_id=make_msgid(domain=helo_name()),
+        is_failure_notice=is_failure_notice,
+        next_attempt_at=timezone.now(),
+    )
+    Recipient.objects.bulk_create(
+        Recipient(message=message, kind=kind, address=address)
+        for kind in RecipientKind.values
+        for address in clean[kind]
+    )
+    enqueue_on_commit(message.pk)
+    return message
+
+
+def queue_failure_notice(*, failed: Message, addresses: list[str], summary: str) -> Message | None:
+    """One notice to the configuration's failure addresses; never about a notice."""
+    if failed.is_failure_notice or not addresses:
+        return None
+    clean = {
+        "to": addresses, "cc": [], "bcc": [], "reply_to": "", "headers": {}, "html": "",
+        "subject": f"Undelivered mail: {failed.subject[:150]}".strip(),
+        "text": summary,
+    }  # fmt: skip
+    try:
+        return _queue(clean, owner=None, idempotency_key=None, is_failure_notice=True)
+    except Conflict:
+        return None
+
+
+def enqueue_on_commit(message_id: int, *, run_after: Any = None) -> None:
+    from outbound.mail.tasks import deliver_message
+
+    def enqueue() -> None:
+        task = deliver_message.using(run_after=run_after) if run_after else deliver_message
+        task.enqueue(message_id)
+
+    transaction.on_commit(enqueue)

@@ -1,0 +1,428 @@
+"""Delivery: claim a message with a lease, send it with the configuration active *now*,
+record per-recipient results, retry temporary failures with backoff, give up with one
+failure notice.
+
+Connections come from the same transport builder as the connection test; they are kept open
+per thread and reused for consecutive messages to the same configuration until they idle
+out or the configuration changes. Microsoft tokens are cached per authentication object
+until shortly before expiry, with one fetch in flight, and refreshed once when the server
+refuses them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import smtplib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+
+from outbound.core.secrets import SecretDecryptionError
+from outbound.integrations.microsoft import AccessToken, fetch_token
+from outbound.integrations.models import AuthenticationObject
+from outbound.mail import compose, outbox
+from outbound.mail.models import (
+    Attempt,
+    Message,
+    MessageStatus,
+    Recipient,
+    RecipientKind,
+    RecipientStatus,
+    SmtpConfig,
+)
+from outbound.mail.selectors import active_smtp_config
+from outbound.mail.transport import Session, SmtpTarget, StepFailed, close_quietly, open_connection
+
+logger = logging.getLogger(__name__)
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{get_random_string(6)}"
+TOKEN_MARGIN = 120  # seconds before expiry a cached token is renewed
+
+
+class TemporaryFailure(Exception):
+    """The whole attempt failed in a way worth retrying (connection, 4xx, timeout)."""
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+class TokenCache:
+    """Access tokens per authentication object (and client secret), one fetch in flight."""
+
+    def __init__(self, fetch: Callable[..., AccessToken] = fetch_token) -> None:
+        self._fetch = fetch
+        self._tokens: dict[tuple[Any, ...], AccessToken] = {}
+        self._locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    @staticmethod
+    def _key(obj: AuthenticationObject) -> tuple[Any, ...]:
+        # A changed secret or endpoint is a different key: never reuse a token across them.
+        sealed = (obj.sealed_secrets or {}).get("client_secret", "")
+        return (obj.pk, sealed, tuple(sorted((obj.parameters or {}).items())))
+
+    def get(self, obj: AuthenticationObject, *, timeout: float) -> AccessToken:
+        key = self._key(obj)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            token = self._tokens.get(key)
+            if token is None or token.expires_at - TOKEN_MARGIN <= time.time():
+                token = self._fetch(obj, timeout=timeout)
+                self._tokens[key] = token
+            return token
+
+    def invalidate(self, obj: AuthenticationObject) -> None:
+        with self._guard:
+            self._tokens.pop(self._key(obj), None)
+
+
+TOKENS = TokenCache()
+
+
+# --- connections ---------------------------------------------------------------------------
+
+
+def target_for(config: SmtpConfig) -> SmtpTarget:
+    try:
+        password = config.get_secret(SmtpConfig.SECRET_PASSWORD)
+    except SecretDecryptionError as exc:
+        raise TemporaryFailure("The saved SMTP password cannot be read.") from exc
+    return SmtpTarget(
+        host=config.host,
+        port=config.port,
+        security=config.security,
+        username=config.username,
+        password=password,
+        authorization_method=config.authorization_method,
+        authentication_object=config.authentication_object,
+        timeout=config.effective_timeout,
+        token_provider=TOKENS.get,
+    )
+
+
+@dataclass
+class _Pooled:
+    key: tuple[Any, ...]
+    smtp: smtplib.SMTP
+    last_used: float
+
+
+class ConnectionPool:
+    """One open connection per thread, reused while the configuration is unchanged."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @staticmethod
+    def key(config: SmtpConfig) -> tuple[Any, ...]:
+        return (config.pk, config.modified_at, config.authentication_object_id)
+
+    def get(self, config: SmtpConfig) -> smtplib.SMTP:
+        pooled: _Pooled | None = getattr(self._local, "pooled", None)
+        if pooled is not None:
+            idle = time.monotonic() - pooled.last_used
+            if pooled.key == self.key(config) and idle < settings.OUTBOUND_SMTP_IDLE:
+                try:
+                    pooled.smtp.sock.settimeout(config.effective_timeout)  # type: ignore[union-attr]
+                    if pooled.smtp.rset()[0] == 250:
+                        return pooled.smtp
+                except (OSError, smtplib.SMTPException, AttributeError):
+                    pass
+            self.discard()
+        smtp = self._open(config)
+        self._local.pooled = _Pooled(self.key(config), smtp, time.monotonic())
+        return smtp
+
+    def _open(self, config: SmtpConfig, *, retry_auth: bool = True) -> smtplib.SMTP:
+        target = target_for(config)
+        session = Session(target)
+        try:
+            smtp = open_connection(target, session)
+        except StepFailed as failure:
+            obj = config.authentication_object
+            if retry_auth and failure.step == "auth" and target.uses_microsoft and obj:
+                TOKENS.invalidate(obj)  # a revoked or rotated token: fetch a new one, once
+                return self._open(config, retry_auth=False)
+            raise TemporaryFailure(f"{failure.step}: {failure.message}") from None
+        finally:
+            session.close()
+        assert smtp.sock is not None
+        smtp.sock.settimeout(target.timeout)  # per operation from here on
+        return smtp
+
+    def release(self) -> None:
+        pooled: _Pooled | None = getattr(self._local, "pooled", None)
+        if pooled is not None:
+            pooled.last_used = time.monotonic()
+
+    def discard(self) -> None:
+        pooled: _Pooled | None = getattr(self._local, "pooled", None)
+        self._local.pooled = None
+        if pooled is not None:
+            close_quietly(pooled.smtp)
+
+
+POOL = ConnectionPool()
+
+
+# --- one attempt ---------------------------------------------------------------------------
+
+
+def claim(message_id: int) -> Message | None:
+    """Take the message for this worker, if it is due and nobody holds it (a lease)."""
+    now = timezone.now()
+    taken = (
+        Message.objects.filter(pk=message_id)
+        .filter(
+            Q(
+                status__in=[MessageStatus.QUEUED, MessageStatus.DEFERRED],
+                next_attempt_at__lte=now,
+            )
+            | Q(status=MessageStatus.SENDING, lease_until__lt=now)
+        )
+        .update(
+            status=MessageStatus.SENDING,
+            lease_owner=WORKER_ID,
+            lease_until=now + timedelta(seconds=settings.OUTBOUND_SEND_LEASE),
+            attempt_count=F("attempt_count") + 1,
+        )
+    )
+    return Message.objects.get(pk=message_id) if taken else None
+
+
+def deliver(message_id: int) -> str:
+    """Run one delivery attempt of a message; returns the message's status afterwards."""
+    message = claim(message_id)
+    if message is None:
+        return "skipped"
+    started = timezone.now()
+    config = active_smtp_config()
+    pending = list(
+        message.recipients.filter(status__in=[RecipientStatus.PENDING, RecipientStatus.DEFERRED])
+    )
+    outcome, detail = "error", ""
+    try:
+        if config is None:
+            raise TemporaryFailure("No SMTP configuration is active.")
+        _send(message, config, pending)
+        outcome = "done"
+    except TemporaryFailure as exc:
+        detail = str(exc)[:1000]
+        for r in pending:
+            if r.status not in (RecipientStatus.SENT, RecipientStatus.FAILED):
+                r.status, r.smtp_code, r.smtp_reply = RecipientStatus.DEFERRED, None, detail
+        outcome = "deferred"
+    except Exception as exc:  # a bug must not strand the message in "sending"
+        logger.exception("delivery of message %s failed unexpectedly", message_id)
+        detail = f"Internal error: {type(exc).__name__}"
+        for r in pending:
+            if r.status not in (RecipientStatus.SENT, RecipientStatus.FAILED):
+                r.status, r.smtp_reply = RecipientStatus.DEFERRED, detail
+        outcome = "deferred"
+    return _finish(message, config, pending, started=started, outcome=outcome, detail=detail)
+
+
+def _send(message: Message, config: SmtpConfig, pending: list[Recipient]) -> None:
+    sender = config.sender_address or config.username
+    visible = {
+        kind: [r.address for r in message.recipients.all() if r.kind == kind]
+        for kind in (RecipientKind.TO, RecipientKind.CC)
+    }
+    mime = compose.build(
+        sender=sender,
+        sender_name=config.sender_name,
+        to=visible[RecipientKind.TO],
+        cc=visible[RecipientKind.CC],
+        subject=message.subject,
+        text=message.text,
+        html=message.html,
+        reply_to=message.reply_to or config.reply_to_address,
+        headers=message.headers,
+        message_id=message.message_id,
+        auto_submitted=message.is_failure_notice,
+    )
+    raw = mime.as_bytes()
+    smtp = POOL.get(config)
+    try:
+        code, reply = smtp.mail(sender)
+        if code >= 400:
+            smtp.rset()
+            _all(pending, code, reply)
+            return
+        accepted = []
+        for r in pending:
+            code, reply = smtp.rcpt(compose.envelope_address(r.address))
+            if 200 <= code < 300:
+                accepted.append(r)
+            else:
+                _set(r, code, reply)
+        if not accepted:
+            smtp.rset()
+            POOL.release()
+            return
+        final: bytes | str
+        try:
+            code, final = smtp.data(raw)
+        except smtplib.SMTPDataError as exc:  # DATA itself refused
+            code, final = exc.smtp_code, exc.smtp_error
+        _all(accepted, code, final)
+        POOL.release()
+    except (OSError, smtplib.SMTPException) as exc:
+        # Dropped, timed out or a 421: nothing is known to be delivered; retry (with the
+        # same Message-ID, so a copy that did arrive is recognisable as the same message).
+        POOL.discard()
+        raise TemporaryFailure(_describe(exc)) from None
+
+
+def _text(reply: bytes | str) -> str:
+    return (reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply))[:1000]
+
+
+def _set(r: Recipient, code: int, reply: bytes | str) -> None:
+    r.smtp_code, r.smtp_reply = code, _text(reply)
+    if 200 <= code < 300:
+        r.status = RecipientStatus.SENT
+    elif 400 <= code < 500:
+        r.status = RecipientStatus.DEFERRED
+    else:
+        r.status = RecipientStatus.FAILED
+
+
+def _all(recipients: list[Recipient], code: int, reply: bytes | str) -> None:
+    for r in recipients:
+        _set(r, code, reply)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError):
+        return "The server closed the connection."
+    if isinstance(exc, TimeoutError):
+        return "The server did not answer in time."
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def backoff(attempt: int) -> float:
+    """Exponential, between the configured minimum and maximum, with ±20 % jitter."""
+    low, high = settings.OUTBOUND_RETRY_MIN_BACKOFF, settings.OUTBOUND_RETRY_MAX_BACKOFF
+    delay = min(high, low * 2 ** max(attempt - 1, 0))
+    return delay * random.uniform(0.8, 1.2)
+
+
+@transaction.atomic
+def _finish(
+    message: Message,
+    config: SmtpConfig | None,
+    pending: list[Recipient],
+    *,
+    started: Any,
+    outcome: str,
+    detail: str,
+) -> str:
+    now = timezone.now()
+    held = (
+        Message.objects.select_for_update()
+        .filter(pk=message.pk, status=MessageStatus.SENDING, lease_owner=WORKER_ID)
+        .first()
+    )
+    if held is None:  # our lease ran out and another worker took over: it decides
+        return "lease-lost"
+    message = held
+    for r in pending:
+        r.save(update_fields=["status", "smtp_code", "smtp_reply", "updated_at"])
+    recipients = list(message.recipients.all())
+    deferred = [r for r in recipients if r.status in (RecipientStatus.DEFERRED,)]
+    age = (now - message.created_at).total_seconds()
+    if deferred and age >= settings.OUTBOUND_MAX_MESSAGE_AGE:
+        for r in deferred:
+            r.status = RecipientStatus.FAILED
+            r.smtp_reply = f"Gave up after {message.attempt_count} attempts: {r.smtp_reply}"[:1000]
+            r.save(update_fields=["status", "smtp_reply", "updated_at"])
+        deferred = []
+    message.config = config
+    message.lease_owner, message.lease_until = "", None
+    message.last_error = detail or next(
+        (r.smtp_reply for r in recipients if r.status != RecipientStatus.SENT), ""
+    )
+    if deferred:
+        message.status = MessageStatus.DEFERRED
+        message.next_attempt_at = now + timedelta(seconds=backoff(message.attempt_count))
+        outbox.enqueue_on_commit(message.pk, run_after=message.next_attempt_at)
+    else:
+        sent = [r for r in recipients if r.status == RecipientStatus.SENT]
+        failed = [r for r in recipients if r.status == RecipientStatus.FAILED]
+        message.status = MessageStatus.SENT if sent else MessageStatus.FAILED
+        message.finished_at = now
+        if sent and message.sent_at is None:
+            message.sent_at = now
+        if failed and config is not None:
+            outbox.queue_failure_notice(
+                failed=message,
+                addresses=list(config.failure_emails or []),
+                summary=_failure_summary(message, failed),
+            )
+    message.save()
+    Attempt.objects.create(
+        message=message,
+        number=message.attempt_count,
+        config=config,
+        worker=WORKER_ID,
+        started_at=started,
+        finished_at=now,
+        outcome=message.status if outcome == "done" else outcome,
+        detail=(detail or message.last_error)[:1000],
+    )
+    return str(message.status)
+
+
+def _failure_summary(message: Message, failed: list[Recipient]) -> str:
+    lines = [
+        "Outbound could not deliver a message to some or all of its recipients.",
+        "",
+        f"Message-ID: {message.message_id}",
+        f"Subject: {message.subject}",
+        f"Queued: {message.created_at.isoformat()}",
+        f"Attempts: {message.attempt_count}",
+        "",
+        "Failed recipients:",
+        *(f"  {r.address}: {r.smtp_code or ''} {r.smtp_reply}".rstrip() for r in failed),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --- recovery ------------------------------------------------------------------------------
+
+
+def sweep(*, grace: float | None = None) -> int:
+    """Enqueue due messages whose task was lost (a killed worker, a lost enqueue). A second
+    task for the same message is harmless: only one worker can claim it."""
+    from outbound.mail.tasks import deliver_message
+
+    grace = settings.OUTBOUND_SWEEP_INTERVAL if grace is None else grace
+    now = timezone.now()
+    due = Message.objects.filter(
+        Q(
+            status__in=[MessageStatus.QUEUED, MessageStatus.DEFERRED],
+            next_attempt_at__lte=now - timedelta(seconds=grace),
+        )
+        | Q(status=MessageStatus.SENDING, lease_until__lt=now)
+    ).values_list("pk", flat=True)[:1000]
+    count = 0
+    for pk in due:
+        deliver_message.enqueue(pk)
+        count += 1
+    return count
