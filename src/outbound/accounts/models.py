@@ -1,7 +1,9 @@
-"""Users and roles. A role holds permission names; a user holds roles."""
+"""Users, roles and API keys. A role holds permission names; a user holds roles; an API key
+holds a subset of its owner's permission names."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
@@ -24,3 +26,30 @@ class User(AbstractUser):
 
     class Meta:
         ordering = ["username"]
+
+
+class ApiKey(models.Model):
+    """A credential for a service: ``ob_<prefix>_<secret>``, of which only a hash is stored.
+
+    ``prefix`` is public (shown in lists, used to find the row); the secret part carries 256
+    random bits, so one SHA-256 of the whole key is enough — no slow password hash needed.
+    A request made with the key acts as ``owner`` limited to ``permissions``.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    hashed_key = models.CharField(max_length=64, editable=False)
+    permissions = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (ob_{self.prefix}_…)"

@@ -1,20 +1,27 @@
-"""Writes to users and roles, each recording its event in the same transaction."""
+"""Writes to users, roles and API keys, each recording its event in the same transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
-from outbound.accounts.models import Role, User
+from outbound.accounts import keys
+from outbound.accounts.models import ApiKey, Role, User
 from outbound.core.events import record_event
-from outbound.core.permissions import is_known_permission
+from outbound.core.permissions import is_known_permission, user_permissions
 
 ROLE_FIELDS = ("name", "permissions")
 USER_FIELDS = ("username", "email", "first_name", "last_name", "is_active")
+API_KEY_FIELDS = ("name", "permissions", "expires_at")
+# last_used_at is written at most this often per key, not on every request.
+API_KEY_USE_RESOLUTION = timedelta(minutes=1)
 
 
 def validate_permission_names(names: Iterable[str]) -> list[str]:
@@ -156,3 +163,108 @@ def ensure_bootstrap_admin(*, username: str, password: str) -> User | None:
     if User.objects.filter(username=username).exists():
         return None
     return user_create(username=username, password=password, is_superuser=True)
+
+
+# --- API keys -----------------------------------------------------------------------------
+
+
+def _is_limited(actor: Any) -> bool:
+    """Whether ``actor`` acts through an API key (its permissions carry a limit)."""
+    return getattr(actor, "_outbound_permission_limit", None) is not None
+
+
+def _unused_prefix() -> str:
+    for _ in range(5):
+        prefix = keys.new_prefix()
+        if not ApiKey.objects.filter(prefix=prefix).exists():
+            return prefix
+    # 36**8 prefixes: reaching this means the random source is broken, not bad luck.
+    raise RuntimeError("could not find an unused API key prefix")
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    owner: User,
+    name: str,
+    permissions: Iterable[str],
+    expires_at: datetime | None = None,
+    actor: Any,
+) -> tuple[ApiKey, str]:
+    """A new key for ``owner`` and its plaintext, which is returned here once and never stored.
+
+    The permissions must be known and held by the owner and by the actor creating the key
+    (the key could never use more, and a 400 says so instead of a key that silently can't).
+    A request made with an API key may not create keys: a leaked key must not mint more.
+    """
+    if _is_limited(actor):
+        raise PermissionDenied("An API key cannot create API keys.")
+    names = validate_permission_names(permissions)
+    held = user_permissions(owner)
+    if actor is not None and getattr(actor, "pk", None) != owner.pk:
+        held &= user_permissions(actor)
+    missing = [n for n in names if n not in held]
+    if missing:
+        raise ValidationError(
+            {
+                "permissions": [
+                    f'You cannot grant a permission you do not hold: "{n}".' for n in missing
+                ]
+            }
+        )
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": ["The expiry must be in the future."]})
+    prefix = _unused_prefix()
+    plaintext = keys.new_key(prefix)
+    key = ApiKey(
+        owner=owner,
+        name=name,
+        prefix=prefix,
+        hashed_key=keys.hash_key(plaintext),
+        permissions=names,
+        expires_at=expires_at,
+    )
+    key.full_clean()
+    key.save()
+    record_event(
+        resource_type="api_key",
+        resource_id=key.pk,
+        action="created",
+        actor=actor,
+        changed_fields=API_KEY_FIELDS,
+    )
+    return key, plaintext
+
+
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, actor: Any) -> ApiKey:
+    """Revoke ``key`` from now on; revoking a revoked key changes nothing and records nothing."""
+    locked = ApiKey.objects.select_for_update().get(pk=key.pk)
+    if locked.revoked_at is None:
+        locked.revoked_at = timezone.now()
+        locked.save(update_fields=["revoked_at"])
+        record_event(
+            resource_type="api_key",
+            resource_id=key.pk,
+            action="revoked",
+            actor=actor,
+            changed_fields=["revoked_at"],
+        )
+    key.revoked_at = locked.revoked_at
+    return key
+
+
+def api_key_mark_used(*, key: ApiKey, now: datetime | None = None) -> None:
+    """Note that ``key`` was used, writing at most once per :data:`API_KEY_USE_RESOLUTION`.
+
+    One conditional UPDATE (atomic by itself, no event: using a key changes nothing a user
+    did), so concurrent requests with the same key write once between them, not once each.
+    """
+    now = now or timezone.now()
+    stale = now - API_KEY_USE_RESOLUTION
+    if key.last_used_at is not None and key.last_used_at > stale:
+        return
+    ApiKey.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=key.pk
+    ).update(last_used_at=now)
+    key.last_used_at = now

@@ -1,15 +1,65 @@
-"""Request authentication: JWT access tokens under the ``JWT`` or ``Bearer`` scheme."""
+"""Request authentication: JWT access tokens (``JWT``/``Bearer``) and API keys (``Api-Key``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
+
+API_KEY_KEYWORD = "Api-Key"
+INVALID_API_KEY = "Invalid API key."
 
 
 class OutboundJWTAuthentication(JWTAuthentication):
     """simplejwt's authentication; accepts ``Authorization: JWT <access>`` and ``Bearer``."""
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """``Authorization: Api-Key ob_<prefix>_<secret>``: the key's owner, limited to the key.
+
+    ``request.user`` is the owner with ``_outbound_permission_limit`` set to the key's
+    permissions, so :func:`outbound.core.permissions.user_permissions` grants the owner's
+    *current* permissions intersected with the key's; ``request.auth`` is the key.
+    """
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        # Imported here: DRF loads this module from settings, possibly before apps are ready.
+        from outbound.accounts import selectors, services
+
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != API_KEY_KEYWORD.lower().encode():
+            return None  # not ours: another scheme, or no credentials at all
+        if len(parts) != 2:
+            raise AuthenticationFailed(INVALID_API_KEY)
+        try:
+            raw_key = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise AuthenticationFailed(INVALID_API_KEY) from None
+        key = selectors.api_key_authenticate(raw_key)
+        if key is None:
+            raise AuthenticationFailed(INVALID_API_KEY)
+        services.api_key_mark_used(key=key)
+        user = key.owner
+        user._outbound_permission_limit = frozenset(key.permissions)  # type: ignore[attr-defined]
+        return user, key
+
+    def authenticate_header(self, request: Request) -> str:
+        return API_KEY_KEYWORD
+
+
+class RefuseApiKeys(BasePermission):
+    """For what only a person may do (managing API keys): 403 for a request made with a key,
+    so a leaked key can neither mint more keys nor revoke its owner's others."""
+
+    message = "This cannot be done with an API key."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return not isinstance(request.successful_authenticator, ApiKeyAuthentication)
 
 
 class OutboundJWTScheme(OpenApiAuthenticationExtension):
@@ -26,3 +76,25 @@ class OutboundJWTScheme(OpenApiAuthenticationExtension):
                 "obtain one from POST /api/auth/token/."
             ),
         }
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "outbound.core.authentication.ApiKeyAuthentication"
+    name = "apiKeyAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": (
+                "`Api-Key ob_<prefix>_<secret>`, for services; create one with "
+                "POST /api/auth/api-keys/. A key acts as its owner, limited to the key's "
+                "permissions."
+            ),
+        }
+
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
+        if RefuseApiKeys in getattr(auto_schema.view, "permission_classes", ()):
+            return []  # the operation refuses keys: don't offer them in the docs
+        return [{self.name: []}]

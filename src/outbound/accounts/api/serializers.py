@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 
-from outbound.accounts.models import Role, User
+from outbound.accounts.models import ApiKey, Role, User
 
 
 class RoleSerializer(serializers.ModelSerializer[Role]):
@@ -74,3 +75,46 @@ class PermissionFlagsSerializer(serializers.Serializer[dict[str, bool]]):
     create = serializers.BooleanField()  # type: ignore[assignment]
     edit = serializers.BooleanField()
     delete = serializers.BooleanField()
+
+
+class ApiKeySerializer(serializers.ModelSerializer[ApiKey]):
+    """A key as lists and details show it: never the key itself, only its public prefix."""
+
+    permissions = serializers.ListField(child=serializers.CharField(max_length=100))
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "owner",
+            "permissions",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+        ]
+        read_only_fields = fields
+
+
+class ApiKeyCreateInput(serializers.Serializer[dict[str, Any]]):
+    name = serializers.CharField(max_length=100)
+    permissions = serializers.ListField(child=serializers.CharField(max_length=100))
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ApiKeyCreatedSerializer(serializers.ModelSerializer[ApiKey]):
+    """The answer to a create: the only time the key (``context["key"]``) is ever shown."""
+
+    permissions = serializers.ListField(child=serializers.CharField(max_length=100))
+    key = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "permissions", "created_at", "expires_at", "key"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(help_text="The key; shown only in this answer."))
+    def get_key(self, obj: ApiKey) -> str:
+        return str(self.context["key"])

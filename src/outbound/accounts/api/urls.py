@@ -4,6 +4,7 @@ from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from outbound.accounts.api.views import (
+    ApiKeyViewSet,
     ResourcePermissionsView,
     RoleViewSet,
     TokenRefreshView,
@@ -12,6 +13,7 @@ from outbound.accounts.api.views import (
 )
 
 router = SimpleRouter()
+router.register("auth/api-keys", ApiKeyViewSet, basename="api-key")
 router.register("roles", RoleViewSet, basename="role")
 router.register("users", UserViewSet, basename="user")
 

@@ -1,12 +1,12 @@
-"""Accounts API: tokens, users, roles and the caller's permissions."""
+"""Accounts API: tokens, API keys, users, roles and the caller's permissions."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
-from rest_framework import status, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import AuthenticationFailed, NotFound, Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -18,15 +18,24 @@ from rest_framework_simplejwt.views import TokenRefreshView as TokenRefreshViewB
 
 from outbound.accounts import selectors, services, throttling
 from outbound.accounts.api.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateInput,
+    ApiKeySerializer,
     PermissionFlagsSerializer,
     RoleSerializer,
     TokenRefreshRequestSerializer,
     UserSerializer,
 )
-from outbound.accounts.models import Role, User
+from outbound.accounts.models import ApiKey, Role, User
 from outbound.core.api.autocomplete import AutocompleteMixin
 from outbound.core.api.viewsets import ListFiltersOnlyMixin
-from outbound.core.permissions import AUTHENTICATED, PERMISSIONS, resource_permissions
+from outbound.core.authentication import RefuseApiKeys
+from outbound.core.permissions import (
+    AUTHENTICATED,
+    PERMISSIONS,
+    HasOutboundPermission,
+    resource_permissions,
+)
 
 
 class TokenView(TokenObtainPairView):
@@ -57,6 +66,64 @@ class TokenRefreshView(TokenRefreshViewBase):
     """``POST /api/auth/token/refresh/``: a new access token for a valid refresh token."""
 
     serializer_class = TokenRefreshRequestSerializer
+
+
+@extend_schema_view(
+    list=extend_schema(
+        description="Your API keys (a superuser: everyone's), revoked ones included. "
+        "The keys themselves are never shown again; `prefix` identifies each."
+    ),
+    retrieve=extend_schema(description="One of your API keys, without the key."),
+    destroy=extend_schema(
+        description="Revokes the key: it stops working at once; the entry stays, with "
+        "`revoked_at`. Revoking a revoked key changes nothing."
+    ),
+)
+class ApiKeyViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet[ApiKey],
+):
+    """``/api/auth/api-keys/``: the caller's own keys (a superuser's: everyone's). The key is
+    in the create answer only; ``DELETE`` revokes, keeping the row for the audit trail."""
+
+    permission_classes = [HasOutboundPermission, RefuseApiKeys]
+    permission_actions = {
+        "list": AUTHENTICATED,
+        "retrieve": AUTHENTICATED,
+        "create": AUTHENTICATED,
+        "destroy": AUTHENTICATED,
+    }
+
+    def get_queryset(self) -> QuerySet[ApiKey]:
+        return selectors.api_key_list(user=self.request.user)
+
+    def get_serializer_class(self) -> type[BaseSerializer[Any]]:
+        return ApiKeyCreateInput if self.action == "create" else ApiKeySerializer
+
+    @extend_schema(
+        request=ApiKeyCreateInput,
+        responses={201: ApiKeyCreatedSerializer},
+        description="Creates an API key for you and returns it in `key`: the only time it is "
+        "shown. Send it as `Authorization: Api-Key <key>`. Its `permissions` must be ones you "
+        "hold; it can never do more than you can at the time of use. Requests made with an "
+        "API key cannot create or manage keys.",
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = ApiKeyCreateInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        key, plaintext = services.api_key_create(
+            owner=request.user,  # type: ignore[arg-type]
+            **body.validated_data,
+            actor=request.user,
+        )
+        data = ApiKeyCreatedSerializer(key, context={"key": plaintext}).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: ApiKey) -> None:
+        services.api_key_revoke(key=instance, actor=self.request.user)
 
 
 class RoleViewSet(ListFiltersOnlyMixin, viewsets.ModelViewSet[Role]):
