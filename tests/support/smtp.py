@@ -3,6 +3,7 @@ AUTH, XOAUTH2, scripted failures) and a server that accepts and never speaks."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import socket
 import ssl
@@ -96,7 +97,8 @@ def smtp_server(
             auth_require_tls=auth_require_tls,
             auth_required=True,
         )
-    controller = Controller(recorder, hostname=host, port=port, ssl_context=implicit_tls, **kwargs)
+    factory = _ScriptedController if isinstance(recorder, Scripted) else Controller
+    controller = factory(recorder, hostname=host, port=port, ssl_context=implicit_tls, **kwargs)
     controller.start()
     try:
         yield RunningServer(host=host, port=port, recorder=recorder)
@@ -132,3 +134,100 @@ def silent_server(host: str = "127.0.0.1") -> Iterator[RunningServer]:
         for conn in held:
             conn.close()
         listener.close()
+
+
+# --- scripted failures for the sender's reliability tests ----------------------------------
+
+DROP_BEFORE_DOT = "before_dot"
+DROP_AFTER_DOT = "after_dot"
+
+
+@dataclass
+class Scripted(Recorder):
+    """A :class:`Recorder` with scripted trouble, and a count of the connections it served.
+
+    ``defer``: address -> how many of its RCPTs are answered 451 before 250 (-1: always);
+    ``refuse``: addresses answered 550 at RCPT; ``drops``: what happens to each DATA in turn,
+    :data:`DROP_BEFORE_DOT` (the connection is cut while the message is coming in) or
+    :data:`DROP_AFTER_DOT` (the message arrived, the connection is cut before the reply; the
+    copy lands in ``unacknowledged``), then normal service; ``rcpt_delays``: seconds to wait
+    before answering each RCPT in turn; ``data_delay``: seconds to wait before answering the
+    final dot. ``connections``/``disconnects`` count the clients that said EHLO and the ones
+    of them that have gone. Needs :func:`smtp_server` (it picks the right server).
+    """
+
+    defer: dict[str, int] = field(default_factory=dict)
+    refuse: set[str] = field(default_factory=set)
+    drops: list[str] = field(default_factory=list)
+    rcpt_delays: list[float] = field(default_factory=list)
+    data_delay: float = 0.0
+    connections: int = 0
+    disconnects: int = 0
+    rcpts: list[str] = field(default_factory=list)
+    unacknowledged: list[Envelope] = field(default_factory=list)
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list
+    ) -> list:
+        # One SMTP protocol object per TCP connection (STARTTLS keeps it): count each once.
+        if not getattr(server, "_outbound_counted", False):
+            server._outbound_counted = True  # type: ignore[attr-defined]
+            self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list
+    ) -> str:
+        self.rcpts.append(address)
+        if self.rcpt_delays:
+            await asyncio.sleep(self.rcpt_delays.pop(0))
+        if address in self.refuse:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        left = self.defer.get(address, 0)
+        if left:
+            if left > 0:
+                self.defer[address] = left - 1
+            return "451 4.3.2 Please try again later"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
+        if self.drops and self.drops[0] == DROP_AFTER_DOT:
+            self.drops.pop(0)
+            self.unacknowledged.append(envelope)
+            assert isinstance(server.transport, asyncio.Transport)
+            server.transport.abort()
+            return "250 never heard by the client"
+        return await super().handle_DATA(server, session, envelope)
+
+
+class _ScriptedSMTP(SMTP):
+    def connection_lost(self, error: Exception | None) -> None:
+        handler = self.event_handler
+        if isinstance(handler, Scripted) and getattr(self, "_outbound_counted", False):
+            handler.disconnects += 1  # a client that said EHLO has gone
+        super().connection_lost(error)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        handler = self.event_handler
+        if (
+            isinstance(handler, Scripted)
+            and handler.drops
+            and handler.drops[0] == DROP_BEFORE_DOT
+            and self.envelope is not None
+            and self.envelope.rcpt_tos
+        ):
+            handler.drops.pop(0)
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            await self._reader.readuntil(b"\r\n")  # the first line of the message, then cut
+            assert isinstance(self.transport, asyncio.Transport)
+            self.transport.abort()
+            return
+        await super().smtp_DATA(arg)
+
+
+class _ScriptedController(Controller):
+    def factory(self) -> SMTP:
+        return _ScriptedSMTP(self.handler, **self.SMTP_kwargs)

@@ -8,10 +8,12 @@ header (CR, LF, NUL, U+2028, or newlines hidden in an encoded word).
 from __future__ import annotations
 
 import email
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -32,6 +34,73 @@ MAX_HEADER_VALUE = 998
 
 class UnsafeMessage(ValueError):
     """The message would not read back as it was meant: refused, never sent."""
+
+
+class _SmtpPolicy(EmailPolicy):
+    """The ``email`` package's SMTP policy, except that address headers (From, To, Cc,
+    Reply-To) are folded one mailbox at a time, one mailbox per line.
+
+    Python 3.11's folder mangles address lists at line breaks: the comma after a non-ASCII
+    display name can become an encoded word (swallowing the next address), and a quoted
+    display name that has to be folded loses its quotes (so ``"Smith, John" <j@…>`` turns
+    into two addresses). ``verify`` would refuse such a message, so it could never be sent.
+    Folded on its own, a mailbox has no comma for the folder to mangle; one that still does
+    not read back (a long quoted name) gets its display name as encoded words instead.
+    """
+
+    ADDRESS_HEADERS = frozenset({"from", "to", "cc", "reply-to"})
+
+    def fold(self, name: str, value: Any) -> str:
+        folded = self._fold_mailboxes(name, value)
+        return folded if folded is not None else super().fold(name, value)
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        folded = self._fold_mailboxes(name, value)
+        if folded is None:
+            return super().fold_binary(name, value)
+        return folded.encode("ascii", "surrogateescape")
+
+    def _fold_mailboxes(self, name: str, value: Any) -> str | None:
+        addresses = getattr(value, "addresses", None)
+        groups = getattr(value, "groups", ())
+        if name.lower() not in self.ADDRESS_HEADERS or not addresses or not self.max_line_length:
+            return None
+        if self.utf8 or any(g.display_name is not None for g in groups):
+            return None  # group syntax, or no encoded words needed: the standard folder
+        # One column less, for the comma that follows each mailbox but the last.
+        narrow = self.clone(max_line_length=self.max_line_length - 1)
+        parts = []
+        for address in addresses:
+            part = self._fold_mailbox(name, address, narrow)
+            if part is None:
+                return None  # leave it to the standard folder (and verify)
+            parts.append(part)
+        rest = "".join(f",{self.linesep} {part.lstrip()}" for part in parts[1:])
+        return f"{name}:{parts[0]}{rest}{self.linesep}"
+
+    def _fold_mailbox(self, name: str, address: Address, narrow: EmailPolicy) -> str | None:
+        """The folded text of one mailbox (after ``Name:``), or None."""
+        folded = self.header_factory(name, str(address)).fold(policy=narrow)
+        if folded.startswith(f"{name}:") and folded.endswith(self.linesep):
+            text = folded[len(name) + 1 : -len(self.linesep)]
+            if self._reads_back(name, text, address):
+                return text
+        if address.display_name:
+            words = Header(
+                address.display_name, "utf-8", narrow.max_line_length, header_name=name
+            ).encode(linesep=self.linesep)
+            text = f" {words}{self.linesep} <{address.addr_spec}>"
+            if self._reads_back(name, text, address):
+                return text
+        return None
+
+    def _reads_back(self, name: str, text: str, address: Address) -> bool:
+        parsed = self.header_factory(name, text.replace(self.linesep, ""))
+        got: Any = getattr(parsed, "addresses", ())
+        return len(got) == 1 and got[0].addr_spec == address.addr_spec
+
+
+POLICY = _SmtpPolicy(linesep="\r\n")  # email.policy.SMTP, with the folding above
 
 
 def clean_header_name(name: str) -> str:
@@ -85,7 +154,7 @@ def build(
     message_id: str,
     auto_submitted: bool = False,
 ) -> EmailMessage:
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = Address(display_name=sender_name, addr_spec=sender) if sender_name else sender
     if to:
         msg["To"] = ", ".join(to)
@@ -105,12 +174,28 @@ def build(
         msg.add_alternative(html, subtype="html")
     else:
         msg.set_content(text)
-    verify(msg, expected_headers={n.lower() for n in headers}, to=to, cc=cc)
+    verify(
+        msg,
+        expected_headers={n.lower() for n in headers},
+        to=to,
+        cc=cc,
+        sender=sender,
+        reply_to=reply_to or None,
+    )
     return msg
 
 
-def verify(msg: EmailMessage, *, expected_headers: set[str], to: list[str], cc: list[str]) -> None:
-    """Parse the serialised message back: the same headers, the same recipients, no Bcc."""
+def verify(
+    msg: EmailMessage,
+    *,
+    expected_headers: set[str],
+    to: list[str],
+    cc: list[str],
+    sender: str | None = None,
+    reply_to: str | None = None,
+) -> None:
+    """Parse the serialised message back: the same headers, the same recipients (and
+    sender and reply address, when given), no Bcc."""
     parsed = email.message_from_bytes(msg.as_bytes(), policy=SMTP)
     names = {k.lower() for k in parsed}
     allowed = {
@@ -119,7 +204,11 @@ def verify(msg: EmailMessage, *, expected_headers: set[str], to: list[str], cc: 
     } | expected_headers  # fmt: skip
     if not names <= allowed or "bcc" in names:
         raise UnsafeMessage("the message would carry headers that were not asked for")
-    for header, wanted in (("to", to), ("cc", cc)):
+    addresses = {"to": to, "cc": cc}
+    for header, given in (("from", sender), ("reply-to", reply_to)):
+        if given is not None:
+            addresses[header] = [given]
+    for header, wanted in addresses.items():
         got = [a for _, a in getaddresses(parsed.get_all(header, []))]
         if got != [envelope_address(m) for m in wanted]:
             raise UnsafeMessage(f"the {header} header would not read back as given")

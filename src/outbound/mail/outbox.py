@@ -61,9 +61,11 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
     clean["text"], clean["html"] = data.get("text") or "", data.get("html") or ""
     if not (clean["text"] or clean["html"]):
         errors.setdefault("text", []).append("Give a text or an html body.")
-    size = len(clean["text"].encode()) + len(clean["html"].encode())
-    if size > MAX_BODY_BYTES:
-        errors.setdefault("text", []).append("The body may not exceed 10 MiB (text and html).")
+    sizes = {field: len(clean[field].encode()) for field in ("text", "html")}
+    if sum(sizes.values()) > MAX_BODY_BYTES:
+        # Name the part that carries most of the weight (an html-only message has no "text").
+        field = max(sizes, key=lambda name: sizes[name])
+        errors.setdefault(field, []).append("The body may not exceed 10 MiB (text and html).")
     if errors:
         raise ValidationError(errors)
     return clean

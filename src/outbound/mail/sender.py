@@ -11,6 +11,7 @@ refuses them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -55,6 +56,10 @@ class TemporaryFailure(Exception):
     """The whole attempt failed in a way worth retrying (connection, 4xx, timeout)."""
 
 
+class Unsendable(Exception):
+    """The message cannot be built as it was meant: failed at once, never sent, not retried."""
+
+
 # --- tokens --------------------------------------------------------------------------------
 
 
@@ -84,9 +89,15 @@ class TokenCache:
                 self._tokens[key] = token
             return token
 
-    def invalidate(self, obj: AuthenticationObject) -> None:
+    def invalidate(self, obj: AuthenticationObject, stale: AccessToken | None = None) -> None:
+        """Forget the cached token; with ``stale``, only if that is still the cached one, so
+        sends that failed together with the same old token cause a single new fetch."""
+        key = self._key(obj)
         with self._guard:
-            self._tokens.pop(self._key(obj), None)
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if stale is None or self._tokens.get(key) == stale:
+                self._tokens.pop(key, None)
 
 
 TOKENS = TokenCache()
@@ -95,7 +106,9 @@ TOKENS = TokenCache()
 # --- connections ---------------------------------------------------------------------------
 
 
-def target_for(config: SmtpConfig) -> SmtpTarget:
+def target_for(
+    config: SmtpConfig, token_provider: Callable[..., AccessToken] | None = None
+) -> SmtpTarget:
     try:
         password = config.get_secret(SmtpConfig.SECRET_PASSWORD)
     except SecretDecryptionError as exc:
@@ -109,7 +122,7 @@ def target_for(config: SmtpConfig) -> SmtpTarget:
         authorization_method=config.authorization_method,
         authentication_object=config.authentication_object,
         timeout=config.effective_timeout,
-        token_provider=TOKENS.get,
+        token_provider=token_provider or TOKENS.get,
     )
 
 
@@ -147,14 +160,24 @@ class ConnectionPool:
         return smtp
 
     def _open(self, config: SmtpConfig, *, retry_auth: bool = True) -> smtplib.SMTP:
-        target = target_for(config)
+        used: list[AccessToken] = []
+
+        def token_provider(obj: AuthenticationObject, *, timeout: float) -> AccessToken:
+            token = TOKENS.get(obj, timeout=timeout)
+            used.append(token)
+            return token
+
+        target = target_for(config, token_provider)
         session = Session(target)
         try:
             smtp = open_connection(target, session)
         except StepFailed as failure:
+            _abandon(session)
             obj = config.authentication_object
             if retry_auth and failure.step == "auth" and target.uses_microsoft and obj:
-                TOKENS.invalidate(obj)  # a revoked or rotated token: fetch a new one, once
+                # A revoked or rotated token: fetch a new one, once (and only one fetch
+                # however many sends were refused the same old token).
+                TOKENS.invalidate(obj, used[-1] if used else None)
                 return self._open(config, retry_auth=False)
             raise TemporaryFailure(f"{failure.step}: {failure.message}") from None
         finally:
@@ -178,12 +201,26 @@ class ConnectionPool:
 POOL = ConnectionPool()
 
 
+def _abandon(session: Session) -> None:
+    """Close what a failed connection attempt left open (a refused login, a failed STARTTLS):
+    otherwise every retry would leave a socket for the garbage collector."""
+    close_quietly(session.smtp)
+    if session.raw_sock is not None:
+        with contextlib.suppress(OSError):
+            session.raw_sock.close()
+
+
 # --- one attempt ---------------------------------------------------------------------------
 
 
 def claim(message_id: int) -> Message | None:
-    """Take the message for this worker, if it is due and nobody holds it (a lease)."""
+    """Take the message for this worker, if it is due and nobody holds it (a lease).
+
+    Every claim has its own owner token (not just the worker's id), so two threads of one
+    process can tell their leases apart.
+    """
     now = timezone.now()
+    owner = f"{WORKER_ID[:51]}/{get_random_string(12)}"
     taken = (
         Message.objects.filter(pk=message_id)
         .filter(
@@ -195,12 +232,21 @@ def claim(message_id: int) -> Message | None:
         )
         .update(
             status=MessageStatus.SENDING,
-            lease_owner=WORKER_ID,
+            lease_owner=owner,
             lease_until=now + timedelta(seconds=settings.OUTBOUND_SEND_LEASE),
             attempt_count=F("attempt_count") + 1,
         )
     )
-    return Message.objects.get(pk=message_id) if taken else None
+    return Message.objects.filter(pk=message_id, lease_owner=owner).first() if taken else None
+
+
+def _renew_lease(message: Message) -> bool:
+    """Extend our lease; False when it ran out and another worker took the message over."""
+    return bool(
+        Message.objects.filter(
+            pk=message.pk, status=MessageStatus.SENDING, lease_owner=message.lease_owner
+        ).update(lease_until=timezone.now() + timedelta(seconds=settings.OUTBOUND_SEND_LEASE))
+    )
 
 
 def deliver(message_id: int) -> str:
@@ -218,6 +264,11 @@ def deliver(message_id: int) -> str:
         if config is None:
             raise TemporaryFailure("No SMTP configuration is active.")
         _send(message, config, pending)
+        outcome = "done"
+    except Unsendable as exc:
+        detail = str(exc)[:1000]
+        for r in pending:
+            r.status, r.smtp_code, r.smtp_reply = RecipientStatus.FAILED, None, detail
         outcome = "done"
     except TemporaryFailure as exc:
         detail = str(exc)[:1000]
@@ -241,20 +292,23 @@ def _send(message: Message, config: SmtpConfig, pending: list[Recipient]) -> Non
         kind: [r.address for r in message.recipients.all() if r.kind == kind]
         for kind in (RecipientKind.TO, RecipientKind.CC)
     }
-    mime = compose.build(
-        sender=sender,
-        sender_name=config.sender_name,
-        to=visible[RecipientKind.TO],
-        cc=visible[RecipientKind.CC],
-        subject=message.subject,
-        text=message.text,
-        html=message.html,
-        reply_to=message.reply_to or config.reply_to_address,
-        headers=message.headers,
-        message_id=message.message_id,
-        auto_submitted=message.is_failure_notice,
-    )
-    raw = mime.as_bytes()
+    try:
+        mime = compose.build(
+            sender=sender,
+            sender_name=config.sender_name,
+            to=visible[RecipientKind.TO],
+            cc=visible[RecipientKind.CC],
+            subject=message.subject,
+            text=message.text,
+            html=message.html,
+            reply_to=message.reply_to or config.reply_to_address,
+            headers=message.headers,
+            message_id=message.message_id,
+            auto_submitted=message.is_failure_notice,
+        )
+        raw = mime.as_bytes()
+    except ValueError as exc:  # UnsafeMessage, or the email package refusing a header
+        raise Unsendable(f"Not sent: the message could not be built safely ({exc}).") from None
     smtp = POOL.get(config)
     try:
         code, reply = smtp.mail(sender)
@@ -273,6 +327,12 @@ def _send(message: Message, config: SmtpConfig, pending: list[Recipient]) -> Non
             smtp.rset()
             POOL.release()
             return
+        if not _renew_lease(message):
+            # We stalled past our lease and another worker has the message now: sending the
+            # data too would deliver it twice.
+            smtp.rset()
+            POOL.release()
+            raise TemporaryFailure("The lease ran out before the message was sent.")
         final: bytes | str
         try:
             code, final = smtp.data(raw)
@@ -336,7 +396,7 @@ def _finish(
     now = timezone.now()
     held = (
         Message.objects.select_for_update()
-        .filter(pk=message.pk, status=MessageStatus.SENDING, lease_owner=WORKER_ID)
+        .filter(pk=message.pk, status=MessageStatus.SENDING, lease_owner=message.lease_owner)
         .first()
     )
     if held is None:  # our lease ran out and another worker took over: it decides
@@ -356,7 +416,12 @@ def _finish(
     message.config = config
     message.lease_owner, message.lease_until = "", None
     message.last_error = detail or next(
-        (r.smtp_reply for r in recipients if r.status != RecipientStatus.SENT), ""
+        (
+            f"{r.smtp_code or ''} {r.smtp_reply}".strip()[:1000]
+            for r in recipients
+            if r.status != RecipientStatus.SENT
+        ),
+        "",
     )
     if deferred:
         message.status = MessageStatus.DEFERRED
@@ -380,7 +445,7 @@ def _finish(
         message=message,
         number=message.attempt_count,
         config=config,
-        worker=WORKER_ID,
+        worker=WORKER_ID[:64],  # the column is 64 wide; host names can be longer
         started_at=started,
         finished_at=now,
         outcome=message.status if outcome == "done" else outcome,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import codecs
+import json
+from typing import IO, Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -14,6 +18,47 @@ from outbound.core.api.viewsets import ListFiltersOnlyMixin
 from outbound.mail import outbox
 from outbound.mail.api.message_serializers import MessageAccepted, MessageInput, MessageOutput
 from outbound.mail.models import Message
+
+# A message may carry up to 10 MiB of body; its JSON (escapes included) may be larger.
+MAX_REQUEST_BYTES = 4 * outbox.MAX_BODY_BYTES + 1024 * 1024
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request is too large: a message body may not exceed 10 MiB."
+    default_code = "request_too_large"
+
+
+def _refuse_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not valid JSON")
+
+
+class MessageJSONParser(BaseParser):
+    """JSON with the message size limit instead of Django's 2.5 MiB request limit (which
+    would refuse a message well inside the documented 10 MiB with a bare 400 page).
+
+    Not a ``JSONParser`` subclass on purpose: DRF hands those ``request.body``, which is
+    where Django applies ``DATA_UPLOAD_MAX_MEMORY_SIZE``; this one reads the stream itself,
+    never more than :data:`MAX_REQUEST_BYTES`.
+    """
+
+    media_type = "application/json"
+
+    def parse(
+        self, stream: IO[Any], media_type: str | None = None, parser_context: Any = None
+    ) -> Any:
+        request = (parser_context or {}).get("request")
+        length = int((request.META.get("CONTENT_LENGTH") if request else None) or 0)
+        if length > MAX_REQUEST_BYTES:
+            raise RequestTooLarge
+        raw = stream.read(MAX_REQUEST_BYTES + 1)
+        if len(raw) > MAX_REQUEST_BYTES:
+            raise RequestTooLarge
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.loads(codecs.decode(raw, encoding), parse_constant=_refuse_constant)
+        except ValueError as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
 
 
 class MessageViewSet(
@@ -23,6 +68,7 @@ class MessageViewSet(
     viewsets.GenericViewSet[Message],
 ):
     serializer_class = MessageOutput
+    parser_classes = [MessageJSONParser]
     permission_actions = {
         "create": "messages.send",
         "list": "messages.view",
