@@ -12,7 +12,7 @@ from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, EmailPolicy
-from email.utils import format_datetime, formataddr, getaddresses, parseaddr
+from email.utils import format_datetime, getaddresses, parseaddr
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -124,7 +124,8 @@ def clean_header_value(value: str) -> str:
 
 
 def clean_mailbox(value: str) -> str:
-    """``addr@example.com`` or ``Name <addr@example.com>``; returns it normalised."""
+    """``addr@example.com`` or ``Name <addr@example.com>``; returns it normalised, with the
+    display name kept readable (it is encoded when the message is built, not before)."""
     if has_control_characters(value) or ("=?" in value and "?=" in value):
         raise ValidationError("Enter a valid email address.")
     if len(getaddresses([value])) != 1:
@@ -132,8 +133,29 @@ def clean_mailbox(value: str) -> str:
     name, addr = parseaddr(value)
     if not addr:
         raise ValidationError("Enter a valid email address.")
+    if not addr.isascii():
+        # No SMTPUTF8 / IDNA here: such an address could be accepted but never sent.
+        raise ValidationError(
+            "Enter a valid email address (internationalised addresses are not supported)."
+        )
     validate_address(addr)
-    return formataddr((name, addr)) if name else addr
+    if not name:
+        return addr
+    try:
+        normalised = str(Address(display_name=name, addr_spec=addr))
+    except (ValueError, IndexError) as exc:
+        raise ValidationError("Enter a valid email address.") from exc
+    if parseaddr(normalised) != (name, addr):
+        raise ValidationError("Enter a valid email address.")
+    return normalised
+
+
+def _checked(cleaner: Any, value: str, what: str) -> str:
+    """A cleaner's verdict for :func:`build`: refuse (UnsafeMessage), never repair."""
+    try:
+        return str(cleaner(value))
+    except ValidationError as exc:
+        raise UnsafeMessage(f"{what}: {exc.messages[0]}") from None
 
 
 def envelope_address(mailbox: str) -> str:
@@ -154,6 +176,18 @@ def build(
     message_id: str,
     auto_submitted: bool = False,
 ) -> EmailMessage:
+    # Whatever the caller checked, build checks again: it is the last step before the wire.
+    sender = _checked(clean_mailbox, sender, "sender")
+    sender_name = _checked(clean_header_value, sender_name, "sender name")
+    to = [_checked(clean_mailbox, m, "to") for m in to]
+    cc = [_checked(clean_mailbox, m, "cc") for m in cc]
+    reply_to = _checked(clean_mailbox, reply_to, "reply-to") if reply_to else ""
+    subject = _checked(clean_header_value, subject, "subject")
+    message_id = _checked(clean_header_value, message_id, "message-id")
+    headers = {
+        _checked(clean_header_name, n, "header name"): _checked(clean_header_value, v, "header")
+        for n, v in headers.items()
+    }
     msg = EmailMessage(policy=POLICY)
     msg["From"] = Address(display_name=sender_name, addr_spec=sender) if sender_name else sender
     if to:
@@ -180,7 +214,7 @@ def build(
         to=to,
         cc=cc,
         sender=sender,
-        reply_to=reply_to or None,
+        reply_to=reply_to,
     )
     return msg
 
@@ -205,9 +239,10 @@ def verify(
     if not names <= allowed or "bcc" in names:
         raise UnsafeMessage("the message would carry headers that were not asked for")
     addresses = {"to": to, "cc": cc}
-    for header, given in (("from", sender), ("reply-to", reply_to)):
-        if given is not None:
-            addresses[header] = [given]
+    if sender is not None:
+        addresses["from"] = [sender]
+    if reply_to is not None:  # "" means: no Reply-To at all
+        addresses["reply-to"] = [reply_to] if reply_to else []
     for header, wanted in addresses.items():
         got = [a for _, a in getaddresses(parsed.get_all(header, []))]
         if got != [envelope_address(m) for m in wanted]:

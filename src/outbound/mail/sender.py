@@ -287,7 +287,9 @@ def deliver(message_id: int) -> str:
 
 
 def _send(message: Message, config: SmtpConfig, pending: list[Recipient]) -> None:
-    sender = config.sender_address or config.username
+    sender = config.sender_address or (config.username if "@" in config.username else "")
+    if not sender:  # a configuration problem an admin can fix: wait for it, do not fail
+        raise TemporaryFailure("The active SMTP configuration has no sender address.")
     visible = {
         kind: [r.address for r in message.recipients.all() if r.kind == kind]
         for kind in (RecipientKind.TO, RecipientKind.CC)
@@ -486,8 +488,27 @@ def sweep(*, grace: float | None = None) -> int:
         )
         | Q(status=MessageStatus.SENDING, lease_until__lt=now)
     ).values_list("pk", flat=True)[:1000]
+    waiting = _messages_with_waiting_tasks()
     count = 0
     for pk in due:
+        if pk in waiting:  # a backlog, not a lost task
+            continue
         deliver_message.enqueue(pk)
         count += 1
     return count
+
+
+def _messages_with_waiting_tasks() -> set[int]:
+    """Messages that already have a task waiting, when the backend lets us see (the database
+    backend does); otherwise the empty set, and a duplicate task is merely a no-op."""
+    if "django_tasks_db" not in str(settings.TASKS["default"]["BACKEND"]):
+        return set()
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    from outbound.mail.tasks import deliver_message
+
+    rows = DBTaskResult.objects.filter(
+        status=TaskResultStatus.READY, task_path=deliver_message.module_path
+    ).values_list("args_kwargs", flat=True)
+    return {int(r["args"][0]) for r in rows if r.get("args")}

@@ -197,7 +197,19 @@ def _capabilities(smtp: smtplib.SMTP) -> list[str]:
 
 
 def open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
-    """An SMTP connection, greeted and authenticated, or :class:`StepFailed`."""
+    """An SMTP connection, greeted and authenticated, or :class:`StepFailed` — in which case
+    whatever socket was opened is closed."""
+    try:
+        return _open_connection(target, session)
+    except BaseException:
+        close_quietly(session.smtp)
+        if session.raw_sock is not None:
+            with contextlib.suppress(OSError):
+                session.raw_sock.close()
+        raise
+
+
+def _open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
     with session.step("resolve") as step:
         addresses = egress.resolve(target.host, target.port, timeout=session.remaining())
         step.data["addresses"] = [str(a) for a in addresses]
