@@ -6,7 +6,7 @@ transaction.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -185,6 +185,27 @@ def _save_named(obj: Any) -> None:
         raise _unique_name_error(exc) from exc
 
 
+_Named = TypeVar("_Named", ObjectClass, ObjectClassField)
+
+
+def _update_named(obj: _Named, data: dict[str, Any], *, resource_type: str, actor: Any) -> _Named:
+    """Rename or re-describe an object class or field, recording what changed."""
+    _reject_controls(data, ("name", "description"))
+    changed = [k for k in ("name", "description") if k in data and getattr(obj, k) != data[k]]
+    for k in changed:
+        setattr(obj, k, data[k])
+    if changed:
+        _save_named(obj)
+        record_event(
+            resource_type=resource_type,
+            resource_id=obj.pk,
+            action="updated",
+            actor=actor,
+            changed_fields=changed,
+        )
+    return obj
+
+
 @transaction.atomic
 def object_class_create(*, data: dict[str, Any], actor: Any) -> ObjectClass:
     _reject_controls(data, ("name", "description"))
@@ -202,20 +223,7 @@ def object_class_create(*, data: dict[str, Any], actor: Any) -> ObjectClass:
 
 @transaction.atomic
 def object_class_update(*, obj: ObjectClass, data: dict[str, Any], actor: Any) -> ObjectClass:
-    _reject_controls(data, ("name", "description"))
-    changed = [k for k in ("name", "description") if k in data and getattr(obj, k) != data[k]]
-    for k in changed:
-        setattr(obj, k, data[k])
-    if changed:
-        _save_named(obj)
-        record_event(
-            resource_type=OBJECT_CLASS,
-            resource_id=obj.pk,
-            action="updated",
-            actor=actor,
-            changed_fields=changed,
-        )
-    return obj
+    return _update_named(obj, data, resource_type=OBJECT_CLASS, actor=actor)
 
 
 @transaction.atomic
@@ -258,20 +266,7 @@ def object_class_field_create(
 def object_class_field_update(
     *, obj: ObjectClassField, data: dict[str, Any], actor: Any
 ) -> ObjectClassField:
-    _reject_controls(data, ("name", "description"))
-    changed = [k for k in ("name", "description") if k in data and getattr(obj, k) != data[k]]
-    for k in changed:
-        setattr(obj, k, data[k])
-    if changed:
-        _save_named(obj)
-        record_event(
-            resource_type=OBJECT_CLASS_FIELD,
-            resource_id=obj.pk,
-            action="updated",
-            actor=actor,
-            changed_fields=changed,
-        )
-    return obj
+    return _update_named(obj, data, resource_type=OBJECT_CLASS_FIELD, actor=actor)
 
 
 def _integrations_referencing(model: type[Any], pk: Any) -> bool:

@@ -11,7 +11,6 @@ refuses them.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
@@ -171,8 +170,7 @@ class ConnectionPool:
         session = Session(target)
         try:
             smtp = open_connection(target, session)
-        except StepFailed as failure:
-            _abandon(session)
+        except StepFailed as failure:  # open_connection closed what it had opened
             obj = config.authentication_object
             if retry_auth and failure.step == "auth" and target.uses_microsoft and obj:
                 # A revoked or rotated token: fetch a new one, once (and only one fetch
@@ -199,15 +197,6 @@ class ConnectionPool:
 
 
 POOL = ConnectionPool()
-
-
-def _abandon(session: Session) -> None:
-    """Close what a failed connection attempt left open (a refused login, a failed STARTTLS):
-    otherwise every retry would leave a socket for the garbage collector."""
-    close_quietly(session.smtp)
-    if session.raw_sock is not None:
-        with contextlib.suppress(OSError):
-            session.raw_sock.close()
 
 
 # --- one attempt ---------------------------------------------------------------------------
