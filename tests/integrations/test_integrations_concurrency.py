@@ -4,8 +4,6 @@ creates never take the integrations past their limit of 100. Run on SQLite and P
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +25,7 @@ from tests.integrations.factories import (
     make_integration,
     make_object_class,
 )
+from tests.support.concurrency import run_concurrently
 
 URL = "/api/integrations/"
 UNIQUE = {"name": ["This field must be unique."]}
@@ -34,31 +33,6 @@ LIMIT = {
     "detail": "Limit of 100 Integrations has been exceeded.",
     "error_code": "ERR_LIMIT_EXCEEDED",
 }
-
-
-def run_concurrently(fns: list[Callable[[], Any]]) -> list[Any]:
-    """Run ``fns`` in threads released together; an exception is returned, not raised."""
-    barrier = threading.Barrier(len(fns))
-    results: list[Any] = [None] * len(fns)
-
-    def worker(i: int) -> None:
-        from django.db import connection as thread_connection
-
-        try:
-            barrier.wait()
-            results[i] = fns[i]()
-        except Exception as exc:  # collected and asserted on by the test
-            results[i] = exc
-        finally:
-            thread_connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(fns))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads), "a request never finished"
-    return results
 
 
 @dataclass

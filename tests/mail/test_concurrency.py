@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,29 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from outbound.mail import services
 from outbound.mail.models import SmtpConfig
 from tests.conftest import client_for
-
-
-def run_concurrently(fns: list[Callable[[], Any]]) -> list[Any]:
-    barrier = threading.Barrier(len(fns))
-    results: list[Any] = [None] * len(fns)
-
-    def worker(i: int) -> None:
-        from django.db import connection as thread_connection
-
-        try:
-            barrier.wait()
-            results[i] = fns[i]()
-        except Exception as exc:  # collected and asserted on by the test
-            results[i] = exc
-        finally:
-            thread_connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(fns))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
+from tests.support.concurrency import run_concurrently
 
 
 @pytest.mark.django_db(transaction=True)
