@@ -284,7 +284,7 @@ def _send(message: Message, config: SmtpConfig, pending: list[Recipient]) -> Non
         for kind in (RecipientKind.TO, RecipientKind.CC)
     }
     try:
-        mime = compose.build(
+        raw = compose.render(
             sender=sender,
             sender_name=config.sender_name,
             to=visible[RecipientKind.TO],
@@ -297,7 +297,6 @@ def _send(message: Message, config: SmtpConfig, pending: list[Recipient]) -> Non
             message_id=message.message_id,
             auto_submitted=message.is_failure_notice,
         )
-        raw = mime.as_bytes()
     except ValueError as exc:  # UnsafeMessage, or the email package refusing a header
         raise Unsendable(f"Not sent: the message could not be built safely ({exc}).") from None
     smtp = POOL.get(config)
