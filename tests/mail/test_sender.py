@@ -536,10 +536,12 @@ def test_two_deliveries_of_one_message_send_it_once(admin_client: APIClient) -> 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_that_lost_its_lease_does_not_send_the_message_too(
-    admin_client: APIClient, settings: Any
+    admin_client: APIClient, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.OUTBOUND_SEND_LEASE = 0.3
-    # The first worker stalls at RCPT past its lease; a second one takes the message over.
+    # A worker whose heartbeat cannot renew its lease (say, cut off from the database)
+    # stalls at RCPT past its lease; a second one takes the message over.
+    monkeypatch.setattr(sender, "_Heartbeat", _NoHeartbeat)
     with smtp_server(recorder=Scripted(rcpt_delays=[1.0])) as srv:
         configure(admin_client, srv)
         message = submit(admin_client)
@@ -556,6 +558,34 @@ def test_a_worker_that_lost_its_lease_does_not_send_the_message_too(
     assert len(srv.recorder.messages) == 1
     message.refresh_from_db()
     assert message.status == "sent"
+
+
+class _NoHeartbeat:
+    def __init__(self, message: Any) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_but_live_worker_keeps_its_lease(admin_client: APIClient, settings: Any) -> None:
+    settings.OUTBOUND_SEND_LEASE = 0.3
+    # The heartbeat renews the lease while RCPT takes three lease lengths: nobody takes over.
+    with smtp_server(recorder=Scripted(rcpt_delays=[1.0])) as srv:
+        configure(admin_client, srv)
+        message = submit(admin_client)
+        results: list[str] = []
+        slow = threading.Thread(target=_deliver_in_thread, args=(message.pk, results, None))
+        slow.start()
+        deadline = time.monotonic() + 5
+        while not script(srv).rcpts and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.4)  # past the first lease length
+        assert sender.deliver(message.pk) == "skipped"
+        slow.join(10)
+    assert results == ["sent"]
+    assert len(srv.recorder.messages) == 1
 
 
 # --- connections and live configuration ---------------------------------------------------

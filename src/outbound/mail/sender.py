@@ -238,6 +238,31 @@ def _renew_lease(message: Message) -> bool:
     )
 
 
+class _Heartbeat:
+    """Renews the lease every third of its length while a slow send is under way, so a long
+    DATA is not mistaken for a dead worker (and sent a second time by another)."""
+
+    def __init__(self, message: Message) -> None:
+        self._stop = threading.Event()
+        self._message = message
+        self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._stop.wait(settings.OUTBOUND_SEND_LEASE / 3):
+                if not _renew_lease(self._message):
+                    return
+        finally:
+            connection.close()  # this thread's own connection
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 def deliver(message_id: int) -> str:
     """Run one delivery attempt of a message; returns the message's status afterwards."""
     message = claim(message_id)
@@ -249,6 +274,7 @@ def deliver(message_id: int) -> str:
         message.recipients.filter(status__in=[RecipientStatus.PENDING, RecipientStatus.DEFERRED])
     )
     outcome, detail = "error", ""
+    heartbeat = _Heartbeat(message)
     try:
         if config is None:
             raise TemporaryFailure("No SMTP configuration is active.")
@@ -272,6 +298,8 @@ def deliver(message_id: int) -> str:
             if r.status not in (RecipientStatus.SENT, RecipientStatus.FAILED):
                 r.status, r.smtp_reply = RecipientStatus.DEFERRED, detail
         outcome = "deferred"
+    finally:
+        heartbeat.stop()
     return _finish(message, config, pending, started=started, outcome=outcome, detail=detail)
 
 
