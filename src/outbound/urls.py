@@ -22,6 +22,11 @@ urlpatterns = [
         name="swagger-ui",
     ),
     path("api/", include(api_patterns)),
+    # Vendor dialects, each under its vendor's prefix.
+    path("admin/v1/", include("outbound.dialects.zitadel.urls")),
+    path("Analytics/v1/", include("outbound.dialects.hitachi.urls")),
+    path("commandcenter/api/", include("outbound.dialects.commvault.urls")),
+    path("workflow-engine/api/v1/", include("outbound.dialects.privx.urls")),
 ]
 
 if settings.OUTBOUND_BENCH:  # a bare DRF view, the baseline of `make bench`

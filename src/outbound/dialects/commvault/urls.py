@@ -1,0 +1,5 @@
+"""URLs of the Commvault dialect."""
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []

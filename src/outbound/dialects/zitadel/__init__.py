@@ -1,0 +1,1 @@
+"""The Zitadel dialect of the SMTP settings API (a facade over outbound.mail.services)."""
