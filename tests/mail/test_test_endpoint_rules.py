@@ -231,12 +231,28 @@ def test_test_sends_a_message_when_asked(
                 "tls": True,
                 "username": "mailer",
                 "password": SENTINEL,
+                "from_email": "noreply@example.com",
                 "receiver_address": "ops@example.com",
             },
             format="json",
         )
         assert r.status_code == 200, r.data
         [envelope] = srv.recorder.messages
+        # Without a sender address (and a username that is no address) there is no From.
+        r = admin_client.post(
+            URL,
+            {
+                "host": srv.host,
+                "port": srv.port,
+                "tls": True,
+                "username": "mailer",
+                "password": SENTINEL,
+                "receiver_address": "ops@example.com",
+            },
+            format="json",
+        )
+        assert r.status_code == 400
+        assert r.data == {"from_email": ["A sender address is needed to send a test message."]}
     assert envelope.rcpt_tos == ["ops@example.com"]
     assert b"Auto-Submitted: auto-generated" in envelope.original_content
     assert SENTINEL.encode() not in envelope.original_content

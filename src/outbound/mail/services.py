@@ -304,4 +304,8 @@ def smtp_config_test(
     target = smtp_test_target(stored=stored, data=data)
     sender = data.get("sender_address") or (stored.sender_address if stored else "")
     name = data.get("sender_name") or (stored.sender_name if stored else "")
+    if receiver and not (sender or "@" in target.username):
+        raise ValidationError(
+            {"sender_address": ["A sender address is needed to send a test message."]}
+        )
     return run_test(target, receiver=receiver, sender=sender, sender_name=name)

@@ -296,11 +296,27 @@ def _open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
             smtp.user, smtp.password = target.username, target.password or ""
             if smtp.password:  # the exact PLAIN blob too, should a server echo it
                 session.add_secret(f"\0{smtp.user}\0{smtp.password}")
-            handler = smtp.auth_plain if mechanism == "PLAIN" else smtp.auth_login
-            code, message = smtp.auth(mechanism, handler, initial_response_ok=True)
+            code, message = _login(smtp, mechanism, smtp.user, smtp.password)
             step.data.update(mechanism=mechanism, reply=_reply(code, message))
             step.detail = f"Authenticated as {target.username} with {mechanism}."
     return smtp
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _login(smtp: smtplib.SMTP, mechanism: str, user: str, password: str) -> tuple[int, bytes]:
+    """AUTH PLAIN or LOGIN with UTF-8 credentials (smtplib's own helpers only take ASCII)."""
+    if mechanism == "PLAIN":
+        code, message = smtp.docmd("AUTH", "PLAIN " + _b64(f"\0{user}\0{password}"))
+    else:
+        code, message = smtp.docmd("AUTH", "LOGIN " + _b64(user))
+        if code == 334:
+            code, message = smtp.docmd(_b64(password))
+    if code not in (235, 503):
+        raise smtplib.SMTPAuthenticationError(code, message)
+    return code, message
 
 
 def _require_auth(smtp: smtplib.SMTP, *mechanisms: str) -> str:

@@ -1,5 +1,19 @@
-"""URLs of the Hitachi dialect."""
+"""URLs of the Hitachi dialect (mounted under ``/Analytics/v1/``)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path, re_path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from outbound.dialects.hitachi import views
+
+SEND_TEST_MAIL = "services/EmailServerSettings/actions/sendTestMail"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("objects/EmailServerSettings", views.EmailServerSettingsView.as_view()),
+    path("objects/EmailServerSettings/<str:instance_id>", views.EmailServerSettingView.as_view()),
+    path(SEND_TEST_MAIL, views.SendTestMailTemplateView.as_view()),
+    path(
+        f"{SEND_TEST_MAIL}/invoke",
+        views.SendTestMailInvokeView.as_view(),
+        name="hitachi-send-test-mail-invoke",
+    ),
+    re_path(r"^.*$", views.NotFoundView.as_view()),
+]

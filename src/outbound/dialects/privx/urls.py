@@ -1,5 +1,12 @@
-"""URLs of the Privx dialect."""
+"""URLs of the PrivX dialect (mounted under ``/workflow-engine/api/v1/``), as PrivX spells them
+(no trailing slash); anything else under the prefix gets PrivX's 404 body."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path, re_path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from outbound.dialects.privx import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("settings", views.SettingsView.as_view(), name="privx-settings"),
+    path("testsmtp", views.TestSmtpView.as_view(), name="privx-testsmtp"),
+    re_path(r"^.*$", views.NotFoundView.as_view(), name="privx-not-found"),
+]

@@ -36,7 +36,9 @@ class SmtpSettingsView(APIView):
 
     @extend_schema(responses=SmtpSettingsOutput)
     def get(self, request: Request) -> Response:
-        return Response(SmtpSettingsOutput(selectors.active_smtp_config()).data)
+        # to_representation directly: ``.data`` of a serializer without an instance would be
+        # its initial data, not the empty form.
+        return Response(SmtpSettingsOutput().to_representation(selectors.active_smtp_config()))
 
     @extend_schema(request=SmtpSettingsInput, responses=SmtpSettingsOutput)
     def patch(self, request: Request) -> Response:

@@ -1,0 +1,182 @@
+"""Commvault Command Center's ``/V4/EmailServer`` operations over the active SMTP configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from outbound.core.api.throttling import CallOutThrottle
+from outbound.core.errors import exception_handler as core_exception_handler
+from outbound.core.permissions import HasOutboundPermission
+from outbound.dialects.commvault.authentication import AuthtokenAuthentication
+from outbound.dialects.commvault.serializers import (
+    REQUIRED,
+    CommvaultResultSerializer,
+    EmailServerInput,
+    EmailServerOutput,
+    EmailServerTestInput,
+    EmailServerUpdateInput,
+    core_error_message,
+    error_message,
+    result,
+)
+from outbound.mail import selectors, services
+
+TAGS = ["Commvault"]
+NO_EMAIL = "Your user has no email address to send the test mail to."
+
+ERRORS = {
+    400: OpenApiResponse(CommvaultResultSerializer, description="Bad Request"),
+    401: OpenApiResponse(CommvaultResultSerializer, description="Unauthorized"),
+    403: OpenApiResponse(
+        CommvaultResultSerializer, description="Forbidden: the key lacks the permission"
+    ),
+}
+
+
+def commvault_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every refusal as ``{"errorMessage", "errorCode"}`` with ``errorCode`` = the HTTP status."""
+    if isinstance(exc, exceptions.ValidationError):
+        code = status.HTTP_400_BAD_REQUEST
+        return Response(result(error_message(exc.detail), code), status=code)
+    if isinstance(exc, DjangoValidationError):
+        code = status.HTTP_400_BAD_REQUEST
+        return Response(result(core_error_message(exc), code), status=code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    response = core_exception_handler(exc, context)
+    if response is None:
+        return None  # not a refusal but a bug: let it surface (and be logged) as such
+    data = response.data
+    detail = data.get("detail", data) if isinstance(data, dict) else data
+    response.data = result(error_message(detail), response.status_code)
+    return response
+
+
+class CommvaultView(APIView):
+    """Commvault's authentication and error body for every operation of the dialect."""
+
+    authentication_classes = [AuthtokenAuthentication]
+    permission_classes = [HasOutboundPermission]
+
+    def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
+        return commvault_exception_handler
+
+
+class EmailServerView(CommvaultView):
+    """``/V4/EmailServer``: read, configure (POST) and modify (PUT) the email server."""
+
+    required_permissions = {
+        "GET": "outbound_mail_setup.view",
+        "POST": "outbound_mail_setup.edit",
+        "PUT": "outbound_mail_setup.edit",
+    }
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="commvault_email_server_get",
+        summary="Get the email server settings",
+        description=(
+            "The active SMTP configuration; `username` only when authentication is used, "
+            "never the password."
+        ),
+        responses={200: EmailServerOutput, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        # ``to_representation`` directly: ``.data`` of a serializer without an instance would be
+        # the fields' initial values, not the empty configuration.
+        return Response(EmailServerOutput().to_representation(selectors.active_smtp_config()))
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="commvault_email_server_configure",
+        summary="Configure Email Server",
+        description=(
+            "Configure SMTP server settings. `password` is base64-encoded and required with "
+            "`username`; without a username the server is used without authentication."
+        ),
+        request=EmailServerInput,
+        responses={200: CommvaultResultSerializer, **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        body = EmailServerInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.active_smtp_config_save(data=body.core_data(), actor=request.user)
+        return Response(result())
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="commvault_email_server_modify",
+        summary="Modify Email Server",
+        description=(
+            "Change some of the settings. An omitted (or empty) `password` keeps the stored one; "
+            "`useAuthentication: false` removes the username and password."
+        ),
+        request=EmailServerUpdateInput,
+        responses={200: CommvaultResultSerializer, **ERRORS},
+    )
+    def put(self, request: Request) -> Response:
+        body = EmailServerUpdateInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.core_data(selectors.active_smtp_config())
+        services.active_smtp_config_save(data=data, actor=request.user)
+        return Response(result())
+
+
+class EmailServerTestView(CommvaultView):
+    """``/V4/EmailServer/Action/Test``: send a real test mail to the caller's address."""
+
+    required_permissions = {"POST": "outbound_mail_setup.edit"}
+    throttle_classes = [CallOutThrottle]
+    throttle_scope = "smtp_test"
+
+    @extend_schema(
+        tags=TAGS,
+        operation_id="commvault_email_server_test",
+        summary="Send a test email",
+        description=(
+            "Tests the given settings over the stored ones by sending a test mail to the "
+            "caller's email address. Without `username` and `password` the stored credentials "
+            "are used, only for the stored server. A failed test answers 400 with the reason."
+        ),
+        request=EmailServerTestInput,
+        responses={200: CommvaultResultSerializer, **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        body = EmailServerTestInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        receiver = getattr(request.user, "email", "")
+        if not receiver:
+            raise exceptions.ValidationError(NO_EMAIL)
+        stored = selectors.active_smtp_config()
+        data = body.core_data(stored)
+        if not (data.get("sender_address") or (stored and stored.sender_address)):
+            # The test sends a mail, which needs a sender (the core fails without one).
+            raise exceptions.ValidationError({"senderEmail": [REQUIRED]})
+        report = services.smtp_config_test(stored=stored, data=data, receiver=receiver)
+        if report.ok:
+            return Response(result())
+        code = status.HTTP_400_BAD_REQUEST
+        return Response(result(report.message, code), status=code)
+
+
+class NotFoundView(CommvaultView):
+    """Any other path under the prefix: Commvault's 404 body instead of Django's page."""
+
+    authentication_classes = []
+    permission_classes = []
+    schema = None
+
+    def http_method_not_allowed(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        raise exceptions.NotFound()
+
+    def options(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        raise exceptions.NotFound()
