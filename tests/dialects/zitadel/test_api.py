@@ -179,7 +179,8 @@ def test_update_keeps_the_password_when_none_is_sent(zc: APIClient) -> None:
     stored = SmtpConfig.objects.get()
     assert (stored.host, stored.port, stored.sender_name) == ("mail.example.org", 2525, "Renamed")
     assert stored.get_secret("password") == "s3cret-pass"
-    assert not stored.is_active  # updating does not activate
+    # The seed: an updated configuration "will be activated as soon as it is saved".
+    assert stored.is_active
 
 
 @pytest.mark.django_db

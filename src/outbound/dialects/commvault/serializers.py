@@ -89,7 +89,7 @@ class EmailServerInput(_Input):
     """``POST /V4/EmailServer``: the seed's body; configures the email server in full."""
 
     SMTPServerName = serializers.CharField()
-    SMTPPort = serializers.IntegerField()
+    SMTPPort = serializers.IntegerField(min_value=1, max_value=65535)
     senderEmail = serializers.CharField()
     senderName = serializers.CharField()
     encryptionAlgorithm = EncryptionAlgorithmField(required=False, default="NONE")
@@ -122,7 +122,9 @@ class EmailServerUpdateInput(_Input):
     """``PUT /V4/EmailServer``: every field optional; an omitted password keeps the stored one."""
 
     SMTPServerName = _optional_text()
-    SMTPPort = serializers.IntegerField(required=False, allow_null=True)
+    SMTPPort = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=65535
+    )
     senderEmail = _optional_text()
     senderName = _optional_text()
     encryptionAlgorithm = EncryptionAlgorithmField(required=False, allow_null=True)

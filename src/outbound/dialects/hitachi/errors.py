@@ -111,7 +111,7 @@ def hitachi_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             headers["Retry-After"] = str(int(wait))
         if isinstance(exc, exceptions.ValidationError):
             message = invalid_body(request, " ".join(_flatten(exc.detail))).data["message"]
-        elif code in (401, 403, 404, 405):
+        elif code in (400, 401, 403, 404, 405):
             message = f"{MESSAGES[code]} {' '.join(_flatten(exc.detail))}"
         else:
             message = " ".join(_flatten(exc.detail))

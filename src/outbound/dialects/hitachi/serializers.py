@@ -29,7 +29,9 @@ class SecureConnectionField(serializers.ChoiceField):
         super().__init__(choices=SECURE_CHOICES, **kwargs)
 
     def to_internal_value(self, data: Any) -> str:
-        key = data.lower() if isinstance(data, str) else data
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        key = data.lower()
         if key not in SECURE_IN:
             self.fail("invalid_choice", input=data)
         return str(SECURE_IN[key])

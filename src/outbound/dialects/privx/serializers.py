@@ -44,6 +44,20 @@ RETRY_REFUSED = (
 )
 
 
+class StrictChoiceField(serializers.ChoiceField):
+    """A choice that must be a string: another type is VALUE_INCORRECT_TYPE, not a bad value."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+    default_error_messages = {
+        **serializers.ChoiceField.default_error_messages,
+        "invalid": "Must be a string.",
+    }
+
+
 class StrictCharField(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -89,9 +103,7 @@ class PrivxSmtpSettingsInput(serializers.Serializer[dict[str, Any]]):
         max_length=PASSWORD_MAX,
         write_only=True,
     )
-    smtp_server_protocol = serializers.ChoiceField(
-        choices=list(PROTOCOL_TO_SECURITY), required=False
-    )
+    smtp_server_protocol = StrictChoiceField(choices=list(PROTOCOL_TO_SECURITY), required=False)
     smtp_server_insecure_verify = StrictBooleanField(
         required=False, help_text="Always false: Outbound never skips certificate verification."
     )

@@ -120,6 +120,7 @@ class ProtoUInt64Field(serializers.IntegerField):
         kwargs.setdefault("required", False)
         kwargs.setdefault("default", 0)
         kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", 2**63 - 1)  # beyond what a database can offset by
         super().__init__(**kwargs)
 
     def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
