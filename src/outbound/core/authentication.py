@@ -28,9 +28,6 @@ class ApiKeyAuthentication(BaseAuthentication):
     """
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        # Imported here: DRF loads this module from settings, possibly before apps are ready.
-        from outbound.accounts import selectors, services
-
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != API_KEY_KEYWORD.lower().encode():
             return None  # not ours: another scheme, or no credentials at all
@@ -40,6 +37,16 @@ class ApiKeyAuthentication(BaseAuthentication):
             raw_key = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise AuthenticationFailed(INVALID_API_KEY) from None
+        return self.authenticate_key(raw_key)
+
+    @staticmethod
+    def authenticate_key(raw_key: str) -> tuple[Any, Any]:
+        """The one check of a presented key, whatever header carried it (``Api-Key``,
+        ZITADEL's ``Bearer``, Commvault's ``Authtoken``): verify it, note its use, and let the
+        owner act limited to the key's permissions."""
+        # Imported here: DRF loads this module from settings, possibly before apps are ready.
+        from outbound.accounts import selectors, services
+
         key = selectors.api_key_authenticate(raw_key)
         if key is None:
             raise AuthenticationFailed(INVALID_API_KEY)

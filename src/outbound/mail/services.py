@@ -81,15 +81,23 @@ def retry_on_conflict(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _resolve_tls(data: dict[str, Any], current: SmtpConfig) -> dict[str, Any]:
-    """Turn a dialect's ``tls`` flag into ``security`` (465 means implicit TLS)."""
+    """Turn a dialect's ``tls`` flag into ``security`` (465 means implicit TLS).
+
+    Only dialects that speak in a TLS flag (ALX, ZITADEL) send ``tls``; ``tls: None`` means
+    "the flag as it is" and still re-derives the mode from the (new) port, so 465 means
+    implicit TLS and a new configuration is TLS unless told otherwise. Dialects that name the
+    mode (Hitachi, Commvault, PrivX) send ``security`` or nothing, and a new port alone then
+    keeps the mode.
+    """
     data = dict(data)
-    tls = data.pop("tls", None)
-    if tls is None and "port" in data and "security" not in data:
-        # A new port under a TLS mode re-derives the mode, so 465 means implicit TLS; a new
-        # configuration is TLS unless told otherwise.
+    if "tls" not in data:
+        return data
+    tls = data.pop("tls")
+    if "security" in data:
+        return data
+    if tls is None:
         tls = current.security != Security.NONE if current.pk else True
-    if tls is not None and "security" not in data:
-        data["security"] = security_from_tls(bool(tls), data.get("port", current.port))
+    data["security"] = security_from_tls(bool(tls), data.get("port", current.port))
     return data
 
 

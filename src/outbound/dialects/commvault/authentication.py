@@ -32,18 +32,7 @@ class AuthtokenAuthentication(ApiKeyAuthentication):
             parts = parts[1:]
         if len(parts) != 1:
             raise AuthenticationFailed(INVALID_API_KEY)
-        # Imported here, like the core class does: DRF may load this before apps are ready.
-        from outbound.accounts import selectors, services
-
-        # The core verifies the key (hash, revocation, expiry, active owner) ...
-        key = selectors.api_key_authenticate(parts[0])
-        if key is None:
-            raise AuthenticationFailed(INVALID_API_KEY)
-        services.api_key_mark_used(key=key)
-        # ... and, as for ``Api-Key``, the owner acts limited to the key's permissions.
-        user = key.owner
-        user._outbound_permission_limit = frozenset(key.permissions)  # type: ignore[attr-defined]
-        return user, key
+        return self.authenticate_key(parts[0])
 
     def authenticate_header(self, request: Request) -> str:
         return HEADER

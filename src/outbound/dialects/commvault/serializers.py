@@ -146,10 +146,6 @@ class EmailServerUpdateInput(_Input):
         }
         if "encryptionAlgorithm" in attrs:
             data["security"] = ENCRYPTION_TO_SECURITY[attrs["encryptionAlgorithm"]]
-        elif "port" in data and current is not None:
-            # Commvault states the encryption explicitly: a new port alone keeps it (the core
-            # would re-derive it from the port, turning TLS on 465 into SSL).
-            data["security"] = current.security
         use_auth = attrs.get("useAuthentication")
         if use_auth is False or (use_auth is None and attrs.get("username") == ""):
             data.update(

@@ -83,9 +83,6 @@ def core_data(attrs: dict[str, Any], current: SmtpConfig | None) -> dict[str, An
         data["port"] = attrs["portNumber"]
     if "secureConnection" in attrs:
         data["security"] = attrs["secureConnection"]
-    elif "port" in data and current is not None:
-        # Absent means unchanged: a new port must not re-derive the TLS mode.
-        data["security"] = current.security
     if "senderAddress" in attrs:
         data["sender_address"] = attrs["senderAddress"]
     if attrs.get("authenticationEnabled") is False:

@@ -25,8 +25,6 @@ class ZitadelApiKeyAuthentication(ApiKeyAuthentication):
     """
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        from outbound.accounts import selectors, services
-
         parts = get_authorization_header(request).split()
         if len(parts) != 2 or parts[0].lower() != BEARER or not parts[1].startswith(KEY_MARK):
             return None
@@ -34,13 +32,7 @@ class ZitadelApiKeyAuthentication(ApiKeyAuthentication):
             raw_key = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise AuthenticationFailed(INVALID_API_KEY) from None
-        key = selectors.api_key_authenticate(raw_key)
-        if key is None:
-            raise AuthenticationFailed(INVALID_API_KEY)
-        services.api_key_mark_used(key=key)
-        user = key.owner
-        user._outbound_permission_limit = frozenset(key.permissions)  # type: ignore[attr-defined]
-        return user, key
+        return self.authenticate_key(raw_key)
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="zitadel"'

@@ -126,6 +126,8 @@ class SmtpSettingsInput(serializers.Serializer[dict[str, Any]]):
             data["sender_address"] = data.pop("from_email")
         if "failure_email" in data:
             data["failure_emails"] = split_addresses(data.pop("failure_email"))
+        if "port" in data and "tls" not in data:
+            data["tls"] = None  # ALX speaks in a TLS flag: a new port re-derives the mode
         return data
 
 
