@@ -138,8 +138,8 @@ class EmailServerUpdateInput(_Input):
             raise serializers.ValidationError({"username": [USERNAME_FOR_AUTHENTICATION]})
         return attrs
 
-    def core_data(self, current: SmtpConfig | None) -> dict[str, Any]:
-        """The changes, in core fields, to apply over ``current`` (the active configuration)."""
+    def core_data(self) -> dict[str, Any]:
+        """The changes, in core fields, to apply over the active configuration."""
         attrs = self.validated_data
         data: dict[str, Any] = {
             core: attrs[name] for name, core in _PLAIN_FIELDS.items() if name in attrs

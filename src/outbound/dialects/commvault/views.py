@@ -126,7 +126,7 @@ class EmailServerView(CommvaultView):
     def put(self, request: Request) -> Response:
         body = EmailServerUpdateInput(data=request.data)
         body.is_valid(raise_exception=True)
-        data = body.core_data(selectors.active_smtp_config())
+        data = body.core_data()
         services.active_smtp_config_save(data=data, actor=request.user)
         return Response(result())
 
@@ -157,7 +157,7 @@ class EmailServerTestView(CommvaultView):
         if not receiver:
             raise exceptions.ValidationError(NO_EMAIL)
         stored = selectors.active_smtp_config()
-        data = body.core_data(stored)
+        data = body.core_data()
         if not (data.get("sender_address") or (stored and stored.sender_address)):
             # The test sends a mail, which needs a sender (the core fails without one).
             raise exceptions.ValidationError({"senderEmail": [REQUIRED]})

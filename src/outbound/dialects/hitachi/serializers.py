@@ -73,7 +73,7 @@ class HitachiEmailSettingInput(serializers.Serializer[Any]):
         return attrs
 
 
-def core_data(attrs: dict[str, Any], current: SmtpConfig | None) -> dict[str, Any]:
+def core_data(attrs: dict[str, Any]) -> dict[str, Any]:
     """Validated ``EmailSetting`` attributes under core names (``password`` only when it
     changes)."""
     data: dict[str, Any] = {}

@@ -120,7 +120,7 @@ class EmailServerSettingView(HitachiView):
         body = HitachiEmailSettingInput(data=request.data, context={"current": current})
         body.is_valid(raise_exception=True)
         config = services.active_smtp_config_save(
-            data=core_data(body.validated_data, current), actor=request.user
+            data=core_data(body.validated_data), actor=request.user
         )
         return Response(email_setting(config))
 
@@ -174,7 +174,7 @@ class SendTestMailInvokeView(HitachiView):
         body = HitachiInvokeInput(data=request.data, context={"current": stored})
         body.is_valid(raise_exception=True)
         test_mail = body.validated_data["parameters"][0]
-        data = core_data(test_mail.get("emailSetting", {}), stored)
+        data = core_data(test_mail.get("emailSetting", {}))
         created = timezone.now()
         results = []
         for address in test_mail["destinationAddresses"]:
