@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "outbound.accounts",
     "outbound.integrations",
     "outbound.mail",
+    "outbound.console",
 ]
 
 MIDDLEWARE = [
@@ -70,6 +71,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "outbound.console.context.console",
             ]
         },
     }
@@ -118,6 +120,14 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:home"
+# The console's session: HttpOnly, SameSite=Lax, and over HTTPS only when served behind it.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = _env_bool("OUTBOUND_SECURE_COOKIES")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_AGE = int(os.environ.get("OUTBOUND_SESSION_AGE", str(8 * 3600)))
 STATIC_ROOT = None  # assets come straight from the apps (WhiteNoise finders)
 # Find static files in the installed apps directly, so no collectstatic step is needed.
 WHITENOISE_USE_FINDERS = True

@@ -1,7 +1,8 @@
-"""Root URLs: probes, the API, its schema and Swagger UI."""
+"""Root URLs: probes, the API, its schema and Swagger UI, the vendor dialects, the console."""
 
 from django.conf import settings
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from outbound.core.views import healthz, readyz
@@ -22,6 +23,8 @@ urlpatterns = [
         name="swagger-ui",
     ),
     path("api/", include(api_patterns)),
+    path("console/", include("outbound.console.urls")),
+    path("", RedirectView.as_view(pattern_name="console:home", permanent=False)),
     # Vendor dialects, each under its vendor's prefix.
     path("admin/v1/", include("outbound.dialects.zitadel.urls")),
     path("Analytics/v1/", include("outbound.dialects.hitachi.urls")),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from django.core.exceptions import ValidationError
@@ -20,7 +21,7 @@ from outbound.core.secrets import SecretDecryptionError
 from outbound.mail.choices import AuthorizationMethod, Security, security_from_tls
 from outbound.mail.models import SmtpConfig
 from outbound.mail.tester import TestReport, run_test
-from outbound.mail.transport import SmtpTarget
+from outbound.mail.transport import SmtpTarget, Step
 
 RESOURCE = "smtp_config"
 ACTIVATION_LOCK = "outbound.smtp-activation"
@@ -305,10 +306,30 @@ def smtp_test_target(*, stored: SmtpConfig | None, data: dict[str, Any]) -> Smtp
     )
 
 
-def smtp_config_test(
+@dataclass(frozen=True)
+class SmtpTestPlan:
+    """A validated test, ready to run: where to connect and what, if anything, to send."""
+
+    target: SmtpTarget
+    receiver: str | None = None
+    sender: str = ""
+    sender_name: str = ""
+
+    def run(self, on_step: Callable[[Step], None] | None = None) -> TestReport:
+        """Talk to the server; ``on_step`` is told of each step as it finishes."""
+        return run_test(
+            self.target,
+            receiver=self.receiver,
+            sender=self.sender,
+            sender_name=self.sender_name,
+            on_step=on_step,
+        )
+
+
+def smtp_test_plan(
     *, stored: SmtpConfig | None, data: dict[str, Any], receiver: str | None = None
-) -> TestReport:
-    """Validate ``data`` over ``stored`` and really talk to the server. Writes nothing."""
+) -> SmtpTestPlan:
+    """Validate ``data`` over ``stored`` for a test (raises ValidationError). Writes nothing."""
     target = smtp_test_target(stored=stored, data=data)
     sender = data.get("sender_address") or (stored.sender_address if stored else "")
     name = data.get("sender_name") or (stored.sender_name if stored else "")
@@ -316,4 +337,11 @@ def smtp_config_test(
         raise ValidationError(
             {"sender_address": ["A sender address is needed to send a test message."]}
         )
-    return run_test(target, receiver=receiver, sender=sender, sender_name=name)
+    return SmtpTestPlan(target=target, receiver=receiver, sender=sender, sender_name=name)
+
+
+def smtp_config_test(
+    *, stored: SmtpConfig | None, data: dict[str, Any], receiver: str | None = None
+) -> TestReport:
+    """Validate ``data`` over ``stored`` and really talk to the server. Writes nothing."""
+    return smtp_test_plan(stored=stored, data=data, receiver=receiver).run()

@@ -4,6 +4,7 @@ message, say QUIT, and report every step."""
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
@@ -52,9 +53,14 @@ def build_test_message(*, sender: str, sender_name: str, receiver: str) -> Email
 
 
 def run_test(
-    target: SmtpTarget, *, receiver: str | None = None, sender: str = "", sender_name: str = ""
+    target: SmtpTarget,
+    *,
+    receiver: str | None = None,
+    sender: str = "",
+    sender_name: str = "",
+    on_step: Callable[[Step], None] | None = None,
 ) -> TestReport:
-    session = Session(target)
+    session = Session(target, on_step)
     smtp: smtplib.SMTP | None = None
     try:
         smtp = open_connection(target, session)

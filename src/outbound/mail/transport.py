@@ -83,9 +83,10 @@ class _Refused(Exception):
 class Session:
     """Step recorder, deadline and watchdog for one connection attempt."""
 
-    def __init__(self, target: SmtpTarget):
+    def __init__(self, target: SmtpTarget, on_step: Callable[[Step], None] | None = None):
         self.target = target
         self.steps: list[Step] = []
+        self.on_step = on_step  # told of each step as it finishes (the console's live report)
         self.deadline = time.monotonic() + target.timeout
         self.smtp: smtplib.SMTP | None = None
         self.raw_sock: socket.socket | None = None
@@ -137,6 +138,8 @@ class Session:
             if "reply" in step.data:
                 step.data["reply"] = self.scrub(str(step.data["reply"]))
             self.steps.append(step)
+            if self.on_step is not None:
+                self.on_step(step)
 
     def describe(self, exc: BaseException) -> str:
         timeout = f"{self.target.timeout:g}"

@@ -1,0 +1,79 @@
+"""Template helpers: accessible form fields, sortable column headers, pagination links."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms, template
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+@register.inclusion_tag("console/_field.html")
+def field(bound: forms.BoundField, **extra: Any) -> dict[str, Any]:
+    """A labelled input with its limits, help and errors, wired for screen readers.
+
+    Errors are announced (``role="alert"``) next to the field and the input points at them
+    (``aria-describedby``, ``aria-invalid``).
+    """
+    widget_id = bound.id_for_label or bound.auto_id
+    described = []
+    if bound.help_text:
+        described.append(f"{widget_id}_help")
+    if bound.errors:
+        described.append(f"{widget_id}_error")
+    attrs: dict[str, Any] = {}
+    if described:
+        attrs["aria-describedby"] = " ".join(described)
+    if bound.errors:
+        attrs["aria-invalid"] = "true"
+    attrs.update(extra)
+    widget = bound.field.widget
+    return {
+        "bound": bound,
+        "widget_html": bound.as_widget(attrs=attrs),
+        "widget_id": widget_id,
+        "is_checkbox": isinstance(widget, forms.CheckboxInput),
+        "is_multi": isinstance(widget, forms.CheckboxSelectMultiple),
+    }
+
+
+@register.simple_tag(takes_context=True)
+def sort_header(context: dict[str, Any], label: str, key: str) -> str:
+    """A column header that sorts by ``key``; a second click reverses. ``aria-sort`` set."""
+    request: HttpRequest = context["request"]
+    current = request.GET.get("ordering", "")
+    params = [(k, v) for k, vs in request.GET.lists() if k not in {"ordering", "page"} for v in vs]
+    if current == key:
+        target, state, arrow = f"-{key}", "ascending", "▲"
+    elif current == f"-{key}":
+        target, state, arrow = key, "descending", "▼"
+    else:
+        target, state, arrow = key, "none", ""
+    query = urlencode([*params, ("ordering", target)])
+    return format_html(
+        '<th scope="col" aria-sort="{}"><a href="?{}">{}'
+        '<span aria-hidden="true"> {}</span></a></th>',
+        state,
+        query,
+        label,
+        arrow,
+    )
+
+
+@register.inclusion_tag("console/_pagination.html", takes_context=True)
+def pagination(context: dict[str, Any], page: Any) -> dict[str, Any]:
+    request: HttpRequest = context["request"]
+    params = [(k, v) for k, vs in request.GET.lists() if k != "page" for v in vs]
+
+    def link(number: int) -> str:
+        return "?" + urlencode([*params, ("page", str(number))])
+
+    return {
+        "page": page,
+        "previous": link(page.previous_page_number()) if page.has_previous() else None,
+        "next": link(page.next_page_number()) if page.has_next() else None,
+    }

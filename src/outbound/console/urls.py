@@ -1,0 +1,27 @@
+"""Console URLs (``/console/…``); each area's module declares its own patterns."""
+
+from django.urls import include, path
+
+from outbound.console.views import (
+    accounts,
+    auth,
+    credentials,
+    history,
+    integrations,
+    mail,
+    object_classes,
+)
+
+app_name = "console"
+
+urlpatterns = [
+    path("", auth.HomeView.as_view(), name="home"),
+    path("sign-in/", auth.LoginView.as_view(), name="login"),
+    path("sign-out/", auth.LogoutView.as_view(), name="logout"),
+    path("mail/", include(mail.urlpatterns)),
+    path("integrations/", include(integrations.urlpatterns)),
+    path("credentials/", include(credentials.urlpatterns)),
+    path("object-classes/", include(object_classes.urlpatterns)),
+    path("history/", include(history.urlpatterns)),
+    path("", include(accounts.urlpatterns)),  # users/ and roles/
+]

@@ -1,0 +1,81 @@
+"""What every console view shares: sign-in, permission checks, service errors onto forms.
+
+A console view declares ``required`` — HTTP method -> permission name, as the API's
+``required_permissions`` does — and anything it does not declare is refused. The buttons a
+user lacks permission for are hidden by the templates (``can``); this check is what refuses
+a forged request anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
+from django.core.paginator import Page, Paginator
+from django.db.models import ProtectedError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import render
+from django.views import View
+
+from outbound.core.errors import ServiceError
+from outbound.core.permissions import has_permission
+
+AUTHENTICATED = None  # marker: signed in is enough
+IN_USE = "This object is in use and cannot be deleted."
+
+
+class ConsoleView(View):
+    """A signed-in, permission-checked console page."""
+
+    required: dict[str, str | None] = {}
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        user = request.user
+        if not (user.is_authenticated and user.is_active):
+            return redirect_to_login(request.get_full_path())
+        method = "GET" if request.method == "HEAD" else str(request.method)
+        if method not in self.required:
+            return self.http_method_not_allowed(request, *args, **kwargs)
+        needed = self.required[method]
+        if needed is not AUTHENTICATED and not has_permission(user, needed):
+            return forbidden(request, needed)
+        return super().dispatch(request, *args, **kwargs)
+
+
+def forbidden(request: HttpRequest, needed: str | None) -> HttpResponse:
+    return render(request, "console/403.html", {"needed": needed}, status=403)
+
+
+def apply_errors(form: forms.BaseForm, exc: Exception, names: dict[str, str] | None = None) -> None:
+    """Put a service's refusal next to the fields it names (core names mapped by ``names``).
+
+    Messages are the services' own, so the console says what the API says.
+    """
+    names = names or {}
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        for field, messages in exc.message_dict.items():
+            target = names.get(field, field)
+            form.add_error(target if target in form.fields else None, list(messages))
+    elif isinstance(exc, ValidationError):
+        form.add_error(None, exc.messages)
+    elif isinstance(exc, ServiceError):
+        form.add_error(None, exc.detail)
+    elif isinstance(exc, ProtectedError):
+        form.add_error(None, IN_USE)
+    else:
+        raise exc
+
+
+def paginate(request: HttpRequest, rows: Any, per_page: int = 20) -> Page:
+    """One page of ``rows`` for the ``page`` query parameter (bad values give page 1)."""
+    paginator = Paginator(rows, per_page)
+    return paginator.get_page(request.GET.get("page"))
+
+
+def query_without(request: HttpRequest, *names: str) -> str:
+    """The current query string without ``names`` (for pagination and sort links)."""
+    params = [(k, v) for k, vs in request.GET.lists() if k not in names for v in vs]
+    return urlencode(params)

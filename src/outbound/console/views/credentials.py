@@ -1,0 +1,5 @@
+"""Console pages: credentials (to be written)."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -1,0 +1,5 @@
+"""Console pages: history (to be written)."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

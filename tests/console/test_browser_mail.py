@@ -1,0 +1,94 @@
+"""Outbound mail in a real browser: create, activate, test live against a local server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from outbound.mail.models import SmtpConfig
+from tests.console.conftest import Console
+from tests.support.smtp import smtp_server
+
+pytestmark = pytest.mark.browser
+
+
+def test_sign_in_create_activate_and_test_live(
+    console: Console, admin_user: Any, server_tls: Any, trust_test_ca: str
+) -> None:
+    page = console.page
+    with smtp_server(starttls=server_tls, users={"mailer": "s3cret-pass"}) as server:
+        console.sign_in("admin")
+        console.goto("/console/mail/")
+        expect(page.get_by_text("No SMTP configuration yet")).to_be_visible()
+        page.get_by_role("link", name="New configuration").click()
+
+        page.get_by_label("Host").fill("localhost")
+        page.get_by_label("Port").fill(str(server.port))
+        page.get_by_label("Connection security").select_option("starttls")
+        page.get_by_label("Username").fill("mailer")
+        page.get_by_label("Password", exact=True).fill("s3cret-pass")
+        page.get_by_label("Sender address").fill("noreply@example.com")
+        page.get_by_label("Send a test mail to").fill("ops@example.com")
+
+        page.get_by_role("button", name="Test").click()
+        report = page.locator("#test-report")
+        expect(report.locator("[data-result]")).to_contain_text(
+            "Connection successfully tested.", timeout=15_000
+        )
+        steps = report.locator("li.step")
+        expect(steps.filter(has_text="STARTTLS").first).to_contain_text("TLSv1.")
+        expect(steps.filter(has_text="Sign in (AUTH)")).to_contain_text("235")
+        expect(report).to_contain_text("certificate")
+        assert server.recorder.logins == [("mailer", "s3cret-pass")]
+        assert [m.rcpt_tos for m in server.recorder.messages] == [["ops@example.com"]]
+        console.shot("mail-test")
+        assert SmtpConfig.objects.count() == 0  # a test saves nothing
+
+        page.get_by_role("button", name="Save and activate").click()
+        expect(page.get_by_role("status")).to_contain_text("created and activated")
+        row = page.locator("tbody tr").first
+        expect(row).to_contain_text("Active")
+        expect(row).to_contain_text(f"localhost:{server.port}")
+        console.shot("mail-list")
+
+        config = SmtpConfig.objects.get()
+        assert config.is_active and config.get_secret("password") == "s3cret-pass"
+
+        # The saved password is never shown; the form says one is set.
+        row.get_by_role("link", name="Edit").click()
+        expect(page.get_by_label("Password", exact=True)).to_have_value("")
+        expect(
+            page.get_by_text("A password is saved; leave this empty to keep it.")
+        ).to_be_visible()
+        assert "s3cret-pass" not in page.content()
+
+
+def test_validation_error_shown_next_to_the_field(console: Console, admin_user: Any) -> None:
+    page = console.page
+    console.sign_in("admin")
+    console.goto("/console/mail/new/")
+    page.get_by_label("Host").fill("bad host\nname")
+    page.get_by_label("Port").fill("587")
+    page.get_by_label("Sender address").fill("not-an-address")
+    page.get_by_role("button", name="Save", exact=True).click()
+    sender = page.get_by_label("Sender address")
+    expect(sender).to_have_attribute("aria-invalid", "true")
+    error_id = sender.get_attribute("aria-describedby").split()[-1]
+    expect(page.locator(f"#{error_id}")).to_contain_text("Enter a valid email address.")
+    console.shot("mail-form-error")
+    assert SmtpConfig.objects.count() == 0
+
+
+def test_failed_test_shows_the_failing_step_live(console: Console, admin_user: Any) -> None:
+    page = console.page
+    console.sign_in("admin")
+    with smtp_server() as server:  # plain server: no STARTTLS offered
+        console.goto("/console/mail/new/")
+        page.get_by_label("Host").fill("127.0.0.1")
+        page.get_by_label("Port").fill(str(server.port))
+        page.get_by_role("button", name="Test").click()
+        report = page.locator("#test-report")
+        expect(report.locator("[data-result]")).to_have_attribute("data-result", "fail")
+        expect(report.locator("li.step.fail")).to_contain_text("STARTTLS")
