@@ -10,7 +10,9 @@ WORKERS ?= 2
 THREADS ?= 4
 export DJANGO_SETTINGS_MODULE := outbound.settings
 
-.PHONY: run dev worker test lint schema schema-check bench install migrate clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run dev worker test lint schema schema-check bench install migrate clean screenshots
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -20,6 +22,14 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# The console's browser tests drive Debian's Chromium (Playwright never downloads a browser).
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the console's browser tests"
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$SUDO apt-get install -y -qq chromium >/dev/null \
+		|| { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 migrate: $(STAMP)
 	@mkdir -p var
@@ -41,7 +51,7 @@ dev: migrate
 worker: migrate
 	$(BIN)/outbound worker
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	@mkdir -p var
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
@@ -60,6 +70,10 @@ schema-check: $(STAMP)
 	@diff -u docs/openapi.yaml var/openapi.check.yaml >/dev/null \
 		|| { echo "docs/openapi.yaml is out of date: run make schema"; diff -u docs/openapi.yaml var/openapi.check.yaml | head -40; exit 1; }
 	@echo "OpenAPI schema: no drift"
+
+# Re-take docs/screenshots/*.png from the browser tests (each calls console.shot(name)).
+screenshots: $(STAMP) $(CHROMIUM)
+	OUTBOUND_SCREENSHOTS=docs/screenshots $(BIN)/pytest -m browser -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

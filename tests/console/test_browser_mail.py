@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from outbound.mail import services
 from outbound.mail.models import SmtpConfig
+from tests.conftest import PASSWORD
 from tests.console.conftest import Console
 from tests.support.smtp import smtp_server
 
@@ -92,3 +94,44 @@ def test_failed_test_shows_the_failing_step_live(console: Console, admin_user: A
         report = page.locator("#test-report")
         expect(report.locator("[data-result]")).to_have_attribute("data-result", "fail")
         expect(report.locator("li.step.fail")).to_contain_text("STARTTLS")
+
+
+def test_keyboard_alone_signs_in_and_reaches_the_mail_form(
+    console: Console, admin_user: Any
+) -> None:
+    page = console.page
+    console.goto("/console/sign-in/")
+    for _ in range(6):  # skip link, brand, then the form
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "id_username":
+            break
+    page.keyboard.type("admin")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/console/")
+    console.goto("/console/mail/new/")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")  # from <main>, the first control of the page
+    focused = page.evaluate("document.activeElement.textContent || document.activeElement.id")
+    assert focused  # something real has focus, not the body
+
+
+def test_phone_width_has_no_horizontal_scrolling(phone: Console, admin_user: Any) -> None:
+    services.smtp_config_create(
+        data={
+            "host": "a-rather-long-host-name.mail.example.com",
+            "port": 587,
+            "sender_address": "notifications@example.com",
+        },
+        actor=None,
+        activate=True,
+    )
+    phone.sign_in("admin")
+    for path in ("/console/", "/console/mail/", "/console/mail/new/"):
+        phone.goto(path)
+        assert phone.scroll_width() <= 390, path
+    phone.goto("/console/mail/")
+    phone.shot("phone-mail-list")

@@ -12,6 +12,7 @@ from outbound.core.permissions import user_permissions
 # (label, url name, permission needed to see the entry)
 MENU = (
     ("Outbound mail", "console:smtp-list", "outbound_mail_setup.view"),
+    ("Messages", "console:message-list", "messages.view"),
     ("Integrations", "console:integration-list", "integrations.list"),
     ("Credentials", "console:credential-list", "authentication_objects.list"),
     ("Object classes", "console:object-class-list", "object_classes.list"),

@@ -9,6 +9,7 @@ from outbound.console.views import (
     history,
     integrations,
     mail,
+    messages,
     object_classes,
 )
 
@@ -19,6 +20,7 @@ urlpatterns = [
     path("sign-in/", auth.LoginView.as_view(), name="login"),
     path("sign-out/", auth.LogoutView.as_view(), name="logout"),
     path("mail/", include(mail.urlpatterns)),
+    path("messages/", include(messages.urlpatterns)),
     path("integrations/", include(integrations.urlpatterns)),
     path("credentials/", include(credentials.urlpatterns)),
     path("object-classes/", include(object_classes.urlpatterns)),
