@@ -11,7 +11,7 @@ from outbound.mail import services
 from outbound.mail.models import SmtpConfig
 from tests.conftest import PASSWORD
 from tests.console.conftest import Console
-from tests.support.smtp import smtp_server
+from tests.support.smtp import Scripted, smtp_server
 
 pytestmark = pytest.mark.browser
 
@@ -135,3 +135,24 @@ def test_phone_width_has_no_horizontal_scrolling(phone: Console, admin_user: Any
         assert phone.scroll_width() <= 390, path
     phone.goto("/console/mail/")
     phone.shot("phone-mail-list")
+
+
+def test_steps_appear_while_the_test_is_still_running(console: Console, admin_user: Any) -> None:
+    page = console.page
+    console.sign_in("admin")
+    # The server waits before answering RCPT, so the send step is still running when the
+    # earlier steps must already be on screen.
+    with smtp_server(recorder=Scripted(rcpt_delays=[1.5])) as server:
+        console.goto("/console/mail/new/")
+        page.get_by_label("Host").fill("127.0.0.1")
+        page.get_by_label("Port").fill(str(server.port))
+        page.get_by_label("Connection security").select_option("none")
+        page.get_by_label("Sender address").fill("noreply@example.com")
+        page.get_by_label("Send a test mail to").fill("ops@example.com")
+        page.get_by_role("button", name="Test").click()
+        report = page.locator("#test-report")
+        expect(report.locator("li.step").filter(has_text="EHLO")).to_be_visible(timeout=1_000)
+        expect(report.locator(".result")).to_have_text("Testing…")
+        expect(report.locator("li.step").filter(has_text="Send the test mail")).to_have_count(0)
+        expect(report.locator("[data-result]")).to_have_attribute("data-result", "ok")
+        expect(report.locator("li.step").filter(has_text="Send the test mail")).to_have_count(1)
