@@ -293,3 +293,16 @@ def test_test_uses_the_saved_password_only_for_the_same_server(console_client: C
     assert refused.status_code == 400
     assert "the saved password is not reused" in refused.content.decode()
     assert len(server.recorder.logins) == 1
+
+
+def test_tests_share_the_apis_budget(console_client: Client, settings: Any) -> None:
+    settings.OUTBOUND_TEST_RATE = "1/min"
+    with smtp_server() as server:
+        data = _server_form(server.port, username="")
+        first = console_client.post("/console/mail/test/", data)
+        assert "Connection successfully tested." in first.content.decode()
+        second = console_client.post(
+            "/console/mail/test/", data, HTTP_ACCEPT="application/x-ndjson"
+        )
+    assert second.status_code == 429
+    assert second.json()["errors"]["__all__"][0].startswith("Too many tests. Try again in")

@@ -8,6 +8,8 @@ a forged request anyway.
 
 from __future__ import annotations
 
+import math
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +22,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.views import View
 
+from outbound.core.api.throttling import CallOutThrottle
 from outbound.core.errors import ServiceError
 from outbound.core.permissions import has_permission
 
@@ -67,6 +70,16 @@ def apply_errors(form: forms.BaseForm, exc: Exception, names: dict[str, str] | N
         form.add_error(None, IN_USE)
     else:
         raise exc
+
+
+def call_out_refusal(request: HttpRequest, scope: str) -> str | None:
+    """The API's per-user budget for calls out of the building (``OUTBOUND_TEST_RATE``),
+    shared with the API's endpoints of the same ``scope``: a message when it is spent."""
+    throttle = CallOutThrottle()
+    if throttle.allow_request(request, SimpleNamespace(throttle_scope=scope)):  # type: ignore[arg-type]
+        return None
+    wait = math.ceil(throttle.wait() or 1)
+    return f"Too many tests. Try again in {wait} seconds."
 
 
 def paginate(request: HttpRequest, rows: Any, per_page: int = 20) -> Page:

@@ -22,7 +22,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 
 from outbound.console.forms.mail import SmtpConfigForm, TestAddressForm, initial_from
-from outbound.console.views.base import ConsoleView, apply_errors
+from outbound.console.views.base import ConsoleView, apply_errors, call_out_refusal
 from outbound.core.errors import ServiceError
 from outbound.core.permissions import has_permission
 from outbound.mail import selectors, services
@@ -231,12 +231,17 @@ class SmtpTestView(ConsoleView):
                 )
             except ValidationError as exc:
                 apply_errors(form, exc)
+        refusal = call_out_refusal(request, "smtp_test") if plan is not None else None
+        if refusal:
+            plan = None
+            form.add_error(None, refusal)
         if plan is None:
+            status = 429 if refusal else 400
             if live:
                 errors = {**form.errors.get_json_data(), **address.errors.get_json_data()}
                 body = {k: [e["message"] for e in v] for k, v in errors.items()}
-                return JsonResponse({"errors": body}, status=400)
-            return _form_page(request, form, config=stored, status=400, address=address)
+                return JsonResponse({"errors": body}, status=status)
+            return _form_page(request, form, config=stored, status=status, address=address)
         if live:
             response = StreamingHttpResponse(_stream(plan), content_type=NDJSON)
             response["Cache-Control"] = "no-cache"

@@ -93,15 +93,15 @@
         headers: { "Accept": "application/x-ndjson" },
         credentials: "same-origin"
       });
-      if (response.status === 400) {
+      if (response.status === 400 || response.status === 429) {
         var body = await response.json();
         var rest = [];
         Object.keys(body.errors || {}).forEach(function (name) {
           if (!setFieldError(form, name, body.errors[name])) rest = rest.concat(body.errors[name]);
         });
         status.className = "result fail";
-        status.textContent = "✗ Fix the highlighted fields first." + (rest.length ? " " + rest.join(" ") : "");
         var first = form.querySelector("[aria-invalid=true]");
+        status.textContent = "✗ " + (first ? "Fix the highlighted fields first. " : "") + rest.join(" ");
         if (first) first.focus();
         return;
       }
