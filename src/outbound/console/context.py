@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from outbound.core.permissions import user_permissions
 
@@ -32,9 +32,6 @@ def console(request: HttpRequest) -> dict[str, Any]:
     if can:
         for label, name, needed in MENU:
             if needed is None or needed in can:
-                try:  # TEMPORARY while the areas are being written
-                    url = reverse(name)
-                except NoReverseMatch:
-                    continue
+                url = reverse(name)
                 menu.append({"label": label, "url": url, "current": request.path.startswith(url)})
     return {"can": can, "menu": menu}

@@ -1,5 +1,353 @@
-"""Console pages: accounts (to be written)."""
+"""Users and roles: lists, forms and deletion, through the same services as ``/api/users/``.
 
-from django.urls import URLPattern
+The services' guards hold here as in the API: only a superuser changes or deletes a superuser,
+nobody deletes their own account, passwords pass the configured validators. Their refusals
+are shown next to the field they concern, or on the form / confirmation page.
+"""
 
-urlpatterns: list[URLPattern] = []
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError
+from django.db.models import Count, F
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+
+from outbound.accounts import selectors, services
+from outbound.accounts.models import Role, User
+from outbound.console.forms.accounts import RoleForm, UserForm, permission_summary
+from outbound.console.views.base import ConsoleView, apply_errors, paginate, query_without
+from outbound.core.errors import ServiceError
+from outbound.core.permissions import has_permission
+
+SUPERUSER_ONLY = "Only a superuser can change or delete a superuser."
+# The services check uniqueness before saving; this covers two requests racing past that.
+TAKEN_USERNAME = "A user with that username already exists."
+TAKEN_ROLE = "A role with that name already exists."
+PER_PAGE = 50
+
+# ?ordering= key -> the column it sorts on
+USER_ORDERINGS = {"username": "username", "email": "email", "last_login": "last_login"}
+ROLE_ORDERINGS = {"name": "name", "users": "user_count"}
+
+
+def _ordering(request: HttpRequest, allowed: dict[str, str], default: str) -> str:
+    value = request.GET.get("ordering", "")
+    return value if value.lstrip("-") in allowed else default
+
+
+def _order_by(key: str, columns: dict[str, str]) -> Any:
+    """Nulls (users who never signed in) last, whichever way the column is sorted."""
+    expr = F(columns[key.lstrip("-")])
+    return expr.desc(nulls_last=True) if key.startswith("-") else expr.asc(nulls_last=True)
+
+
+def _sort_links(
+    request: HttpRequest, sorts: list[tuple[str, str]], current: str
+) -> list[dict[str, Any]]:
+    """The phone's sort bar (the table header is hidden there): same toggles as the header."""
+    base = query_without(request, "ordering", "page")
+    links = []
+    for label, key in sorts:
+        target = f"-{key}" if current == key else key
+        query = urlencode({"ordering": target})
+        arrow = "▲" if current == key else "▼" if current == f"-{key}" else ""
+        links.append(
+            {
+                "label": label,
+                "url": f"?{base}&{query}" if base else f"?{query}",
+                "arrow": arrow,
+                "current": current.lstrip("-") == key,
+            }
+        )
+    return links
+
+
+def _superuser_locked(request: HttpRequest, user: User) -> bool:
+    """Whether ``user`` is a superuser the signed-in user may not change (the service's rule)."""
+    return user.is_superuser and not request.user.is_superuser
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+class UserListView(ConsoleView):
+    required = {"GET": "users.list"}
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        ordering = _ordering(request, USER_ORDERINGS, "username")
+        users = selectors.user_list().order_by(_order_by(ordering, USER_ORDERINGS), "pk")
+        return render(
+            request,
+            "console/accounts/user_list.html",
+            {
+                "page": paginate(request, users, PER_PAGE),
+                "ordering": ordering,
+                "sorts": _sort_links(
+                    request,
+                    [("Username", "username"), ("Email", "email"), ("Last sign-in", "last_login")],
+                    ordering,
+                ),
+            },
+        )
+
+
+def _user_page(
+    request: HttpRequest, form: UserForm, *, user: User | None, status: int = 200
+) -> HttpResponse:
+    needed = "users.edit" if user else "users.create"
+    locked = user is not None and _superuser_locked(request, user)
+    return render(
+        request,
+        "console/accounts/user_form.html",
+        {
+            "form": form,
+            "account": user,  # not "user": that name is the signed-in user in every template
+            "can_edit": has_permission(request.user, needed) and not locked,
+            "locked": locked,
+        },
+        status=status,
+    )
+
+
+def _user_errors(form: UserForm, exc: Exception) -> int:
+    """Put a service refusal on the form; the status to answer with."""
+    if isinstance(exc, PermissionDenied):
+        form.add_error(None, SUPERUSER_ONLY)
+        return 403
+    if isinstance(exc, IntegrityError):
+        form.add_error("username", TAKEN_USERNAME)
+        return 400
+    apply_errors(form, exc)
+    return 400
+
+
+class UserCreateView(ConsoleView):
+    required = {"GET": "users.create", "POST": "users.create"}
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return _user_page(request, UserForm(), user=None)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = UserForm(request.POST)
+        status = 400
+        if form.is_valid():
+            data = form.core_data()
+            try:
+                user = services.user_create(
+                    username=data.pop("username"),
+                    password=data.pop("password"),
+                    actor=request.user,
+                    **data,
+                )
+            except (ValidationError, ServiceError, PermissionDenied, IntegrityError) as exc:
+                status = _user_errors(form, exc)
+            else:
+                messages.success(request, f"User {user.username} created.")
+                return redirect("console:user-list")
+        return _user_page(request, form, user=None, status=status)
+
+
+class UserEditView(ConsoleView):
+    """Everyone with ``users.view`` sees the user; ``users.edit`` gets a form to change it."""
+
+    required = {"GET": "users.view", "POST": "users.edit"}
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        user = get_object_or_404(User, pk=pk)
+        return _user_page(request, UserForm(instance=user), user=user)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        user = get_object_or_404(User, pk=pk)
+        form = UserForm(request.POST, instance=user)
+        status = 400
+        if form.is_valid():
+            try:
+                user = services.user_update(user=user, data=form.core_data(), actor=request.user)
+            except (ValidationError, ServiceError, PermissionDenied, IntegrityError) as exc:
+                status = _user_errors(form, exc)
+                user.refresh_from_db()  # the heading shows the saved user, not the refused input
+            else:
+                messages.success(request, f"User {user.username} saved.")
+                return redirect("console:user-list")
+        return _user_page(request, form, user=user, status=status)
+
+
+class UserDeleteView(ConsoleView):
+    required = {"GET": "users.delete", "POST": "users.delete"}
+
+    def context(self, request: HttpRequest, user: User) -> dict[str, Any]:
+        warning = "Their API keys stop working at once."
+        if user.pk == request.user.pk:
+            warning = "This is your own account."
+        return {
+            "kind": "user",
+            "object_label": user.username,
+            "cancel_url": reverse("console:user-list"),
+            "warning": warning,
+        }
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        user = get_object_or_404(User, pk=pk)
+        return render(request, "console/confirm_delete.html", self.context(request, user))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        user = get_object_or_404(User, pk=pk)
+        label = user.username
+        try:
+            services.user_delete(user=user, actor=request.user)
+        except PermissionDenied:
+            ctx = {**self.context(request, user), "error": SUPERUSER_ONLY}
+            return render(request, "console/confirm_delete.html", ctx, status=403)
+        except (ValidationError, ServiceError) as exc:
+            error = exc.detail if isinstance(exc, ServiceError) else " ".join(exc.messages)
+            ctx = {**self.context(request, user), "error": error}
+            return render(request, "console/confirm_delete.html", ctx, status=400)
+        messages.success(request, f"User {label} deleted.")
+        return redirect("console:user-list")
+
+
+# --- roles -------------------------------------------------------------------------------
+
+
+class RoleListView(ConsoleView):
+    required = {"GET": "roles.list"}
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        ordering = _ordering(request, ROLE_ORDERINGS, "name")
+        roles = (
+            selectors.role_list()
+            .annotate(user_count=Count("users"))
+            .order_by(_order_by(ordering, ROLE_ORDERINGS), "pk")
+        )
+        page = paginate(request, roles, PER_PAGE)
+        rows = [{"role": r, "summary": permission_summary(r.permissions)} for r in page]
+        return render(
+            request,
+            "console/accounts/role_list.html",
+            {
+                "page": page,
+                "rows": rows,
+                "ordering": ordering,
+                "sorts": _sort_links(request, [("Name", "name"), ("Users", "users")], ordering),
+            },
+        )
+
+
+def _role_page(
+    request: HttpRequest, form: RoleForm, *, role: Role | None, status: int = 200
+) -> HttpResponse:
+    needed = "roles.edit" if role else "roles.create"
+    return render(
+        request,
+        "console/accounts/role_form.html",
+        {
+            "form": form,
+            "role": role,
+            "groups": form.permission_groups(),
+            "can_edit": has_permission(request.user, needed),
+            "user_count": role.users.count() if role else 0,
+        },
+        status=status,
+    )
+
+
+def _role_errors(form: RoleForm, exc: Exception) -> None:
+    if isinstance(exc, IntegrityError):
+        form.add_error("name", TAKEN_ROLE)
+    else:
+        apply_errors(form, exc)
+
+
+class RoleCreateView(ConsoleView):
+    required = {"GET": "roles.create", "POST": "roles.create"}
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return _role_page(request, RoleForm(), role=None)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = RoleForm(request.POST)
+        if form.is_valid():
+            try:
+                role = services.role_create(**form.core_data(), actor=request.user)
+            except (ValidationError, ServiceError, IntegrityError) as exc:
+                _role_errors(form, exc)
+            else:
+                messages.success(request, f"Role {role.name} created.")
+                return redirect("console:role-list")
+        return _role_page(request, form, role=None, status=400)
+
+
+class RoleEditView(ConsoleView):
+    """Everyone with ``roles.view`` sees the role; ``roles.edit`` gets a form to change it."""
+
+    required = {"GET": "roles.view", "POST": "roles.edit"}
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        role = get_object_or_404(Role, pk=pk)
+        return _role_page(request, RoleForm(instance=role), role=role)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        role = get_object_or_404(Role, pk=pk)
+        form = RoleForm(request.POST, instance=role)
+        if form.is_valid():
+            try:
+                role = services.role_update(role=role, data=form.core_data(), actor=request.user)
+            except (ValidationError, ServiceError, IntegrityError) as exc:
+                _role_errors(form, exc)
+                role.refresh_from_db()
+            else:
+                messages.success(request, f"Role {role.name} saved.")
+                return redirect("console:role-list")
+        return _role_page(request, form, role=role, status=400)
+
+
+class RoleDeleteView(ConsoleView):
+    required = {"GET": "roles.delete", "POST": "roles.delete"}
+
+    def context(self, role: Role) -> dict[str, Any]:
+        count = role.users.count()
+        warning = (
+            f"{count} user{'s' if count != 1 else ''} lose{'s' if count == 1 else ''} "
+            "the permissions this role gives."
+            if count
+            else ""
+        )
+        return {
+            "kind": "role",
+            "object_label": role.name,
+            "cancel_url": reverse("console:role-list"),
+            "warning": warning,
+        }
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        role = get_object_or_404(Role, pk=pk)
+        return render(request, "console/confirm_delete.html", self.context(role))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        role = get_object_or_404(Role, pk=pk)
+        label = role.name
+        try:
+            services.role_delete(role=role, actor=request.user)
+        except ServiceError as exc:
+            ctx = {**self.context(role), "error": exc.detail}
+            return render(request, "console/confirm_delete.html", ctx, status=400)
+        messages.success(request, f"Role {label} deleted.")
+        return redirect("console:role-list")
+
+
+urlpatterns = [
+    path("users/", UserListView.as_view(), name="user-list"),
+    path("users/new/", UserCreateView.as_view(), name="user-create"),
+    path("users/<int:pk>/", UserEditView.as_view(), name="user-edit"),
+    path("users/<int:pk>/delete/", UserDeleteView.as_view(), name="user-delete"),
+    path("roles/", RoleListView.as_view(), name="role-list"),
+    path("roles/new/", RoleCreateView.as_view(), name="role-create"),
+    path("roles/<int:pk>/", RoleEditView.as_view(), name="role-edit"),
+    path("roles/<int:pk>/delete/", RoleDeleteView.as_view(), name="role-delete"),
+]

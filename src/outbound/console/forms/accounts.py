@@ -1,0 +1,176 @@
+"""The user and role forms: they parse and describe input; the accounts services decide."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.db import models
+
+from outbound.accounts.models import Role, User
+from outbound.core.permissions import PERMISSIONS
+
+PASSWORD_MAX = 128  # the API's limit (UserSerializer.password); the console accepts no more
+
+
+def _max(model: type[models.Model], name: str) -> int:
+    """The model's limit, so the form and the database never disagree."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.CharField | models.EmailField)
+    return int(field.max_length or 0)
+
+
+class UserForm(forms.Form):
+    """Creates or edits one user. The password is required on create; on edit, empty keeps it.
+
+    ``is_superuser`` is not offered: the API does not let anyone set it either.
+    """
+
+    username = forms.CharField(
+        max_length=_max(User, "username"),
+        label="Username",
+        strip=False,  # the service's validators judge the name as typed
+        help_text="Letters, digits and @ . + - _ only.",
+    )
+    email = forms.EmailField(required=False, max_length=_max(User, "email"), label="Email")
+    first_name = forms.CharField(
+        required=False, max_length=_max(User, "first_name"), label="First name"
+    )
+    last_name = forms.CharField(
+        required=False, max_length=_max(User, "last_name"), label="Last name"
+    )
+    is_active = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Active",
+        help_text="An inactive user cannot sign in, and their API keys stop working.",
+    )
+    roles = forms.ModelMultipleChoiceField(
+        queryset=Role.objects.none(),
+        required=False,
+        label="Roles",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The user holds every permission of every role ticked here.",
+    )
+    password = forms.CharField(
+        max_length=PASSWORD_MAX,
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args: Any, instance: User | None = None, **kwargs: Any):
+        self.instance = instance
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "username": instance.username,
+                "email": instance.email,
+                "first_name": instance.first_name,
+                "last_name": instance.last_name,
+                "is_active": instance.is_active,
+                "roles": [r.pk for r in instance.roles.all()],
+            }
+        super().__init__(*args, **kwargs)
+        roles = self.fields["roles"]
+        assert isinstance(roles, forms.ModelMultipleChoiceField)
+        roles.queryset = Role.objects.order_by("name")
+        password = self.fields["password"]
+        if instance is None:
+            password.help_text = "At least 8 characters, not a common password."
+        else:
+            password.required = False
+            password.label = "New password"
+            password.help_text = "A password is set; leave this empty to keep it."
+
+    def core_data(self) -> dict[str, Any]:
+        """The cleaned input in the services' names; an empty password is left out (kept)."""
+        data = dict(self.cleaned_data)
+        data["roles"] = list(data.get("roles") or [])
+        if not data.get("password"):
+            data.pop("password", None)
+        return data
+
+
+@dataclass(frozen=True)
+class PermissionBox:
+    name: str  # "users.list"
+    action: str  # "list"
+    checked: bool
+
+
+@dataclass(frozen=True)
+class PermissionGroup:
+    resource: str
+    label: str
+    boxes: list[PermissionBox]
+
+
+def resource_label(resource: str) -> str:
+    return resource.replace("_", " ").capitalize()
+
+
+class RoleForm(forms.Form):
+    """A role's name and its permissions, one group of checkboxes per resource.
+
+    The groups come from :data:`outbound.core.permissions.PERMISSIONS`, so a permission added
+    there appears here without touching the console.
+    """
+
+    name = forms.CharField(max_length=_max(Role, "name"), label="Name")
+    permissions = forms.MultipleChoiceField(
+        required=False,
+        label="Permissions",
+        choices=[
+            (f"{res}.{act}", f"{res}.{act}") for res, acts in PERMISSIONS.items() for act in acts
+        ],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args: Any, instance: Role | None = None, **kwargs: Any):
+        self.instance = instance
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {"name": instance.name, "permissions": list(instance.permissions)}
+        super().__init__(*args, **kwargs)
+
+    def selected(self) -> set[str]:
+        """The permission names ticked now: the submitted ones, else the role's own."""
+        value = self["permissions"].value() or []
+        return {str(v) for v in value}
+
+    def permission_groups(self) -> list[PermissionGroup]:
+        chosen = self.selected()
+        return [
+            PermissionGroup(
+                resource=res,
+                label=resource_label(res),
+                boxes=[
+                    PermissionBox(f"{res}.{act}", act, f"{res}.{act}" in chosen) for act in acts
+                ],
+            )
+            for res, acts in PERMISSIONS.items()
+        ]
+
+    def core_data(self) -> dict[str, Any]:
+        chosen = set(self.cleaned_data["permissions"])
+        if self.instance is not None and set(self.instance.permissions) == chosen:
+            # The same boxes in the role's own order: the service sees (and records) no change.
+            permissions = list(self.instance.permissions)
+        else:
+            order = [f"{res}.{act}" for res, acts in PERMISSIONS.items() for act in acts]
+            permissions = [p for p in order if p in chosen]
+        return {"name": self.cleaned_data["name"], "permissions": permissions}
+
+
+def permission_summary(names: list[str]) -> list[str]:
+    """ "Users: list, view" lines for a role's permissions, in PERMISSIONS' order."""
+    held = set(names)
+    lines = []
+    for res, acts in PERMISSIONS.items():
+        mine = [a for a in acts if f"{res}.{a}" in held]
+        if not mine:
+            continue
+        lines.append(
+            f"{resource_label(res)}: {'all' if len(mine) == len(acts) else ', '.join(mine)}"
+        )
+    return lines

@@ -1,0 +1,56 @@
+"""Object class and object class field forms: a name and a description, with the model's
+limits. Uniqueness is the services' (and the database's) rule; its error lands on ``name``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db import models
+
+from outbound.console.forms.credentials import CleanCharField
+from outbound.integrations.models import ObjectClass, ObjectClassField
+
+
+def _max(model: type[models.Model], name: str) -> int:
+    """The model's limit, so the form and the database never disagree."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.CharField)
+    return int(field.max_length or 0)
+
+
+class _NamedForm(forms.Form):
+    model: type[models.Model]
+    name_help = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"] = CleanCharField(
+            max_length=_max(self.model, "name"), label="Name", help_text=self.name_help
+        )
+        limit = _max(self.model, "description")
+        self.fields["description"] = CleanCharField(
+            required=False,
+            multiline=True,
+            max_length=limit,
+            label="Description",
+            widget=forms.Textarea(attrs={"rows": 2}),
+            help_text=f"Optional, up to {limit} characters.",
+        )
+
+    def core_data(self) -> dict[str, Any]:
+        return {"name": self.cleaned_data["name"], "description": self.cleaned_data["description"]}
+
+
+class ObjectClassForm(_NamedForm):
+    model = ObjectClass
+    name_help = "A kind of record in the platform, e.g. “Matter”. Unique."
+
+
+class ObjectClassFieldForm(_NamedForm):
+    model = ObjectClassField
+    name_help = "e.g. “Matter number”. Unique within this object class."
+
+
+def initial_from(obj: ObjectClass | ObjectClassField) -> dict[str, Any]:
+    return {"name": obj.name, "description": obj.description}
