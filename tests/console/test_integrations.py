@@ -213,6 +213,12 @@ def test_invalid_filters_are_explained_not_a_500(console_client: Client, setup: 
     assert backwards.status_code == 400
     assert "on or after" in error_for(backwards.content.decode(), "created_at__lte")
 
+    far = console_client.get(
+        LIST, {"created_at__gte": "0001-01-01", "created_at__lte": "9999-12-31"}
+    )
+    assert far.status_code == 200
+    assert names_in(far.content.decode()) == ["Alpha"]
+
     bad_sort = console_client.get(LIST, {"ordering": "password"})
     assert bad_sort.status_code == 400
     assert "Sort: Select a valid choice" in html.unescape(bad_sort.content.decode())

@@ -306,3 +306,54 @@ def test_tests_share_the_apis_budget(console_client: Client, settings: Any) -> N
         )
     assert second.status_code == 429
     assert second.json()["errors"]["__all__"][0].startswith("Too many tests. Try again in")
+
+
+def test_microsoft_configuration_keeps_its_mailbox_and_credentials(
+    console_client: Client,
+) -> None:
+    from outbound.integrations import services as integration_services
+
+    credentials = integration_services.authentication_object_create(
+        name="Graph mailer",
+        provider="microsoft_client_credentials",
+        params={"tenant_id": "t", "client_id": "c", "client_secret": "client-secret-value"},
+        actor=None,
+    )
+    data = {
+        **FORM,
+        "authorization_method": "microsoft_client_credentials",
+        "authentication_object": str(credentials.pk),
+        "username": "mailbox@example.com",
+        "password": "",
+    }
+    page = console_client.get("/console/mail/new/").content.decode()
+    assert "Graph mailer" in page
+    assert console_client.post("/console/mail/new/", data).status_code == 302
+    config = SmtpConfig.objects.get()
+    assert config.username == "mailbox@example.com"
+    assert config.authentication_object == credentials
+    edit = console_client.get(f"/console/mail/{config.pk}/").content.decode()
+    assert "client-secret-value" not in edit
+
+
+def test_posted_values_are_kept_out_of_error_reports(console_client: Client) -> None:
+    from django.views.debug import SafeExceptionReporterFilter
+
+    response = console_client.post("/console/mail/new/", {**FORM, "host": ""})
+    params = SafeExceptionReporterFilter().get_post_parameters(response.wsgi_request)
+    assert "first-secret" not in str(params)
+    assert params["password"] == SafeExceptionReporterFilter.cleansed_substitute
+
+
+def test_edit_and_activate_together(console_client: Client) -> None:
+    first, second = make_config(host="a.example.com"), make_config(host="b.example.com")
+    services.smtp_config_activate(config=first, actor=None)
+    data = {**FORM, "host": "c.example.com", "password": "", "activate": "1"}
+    assert console_client.post(f"/console/mail/{second.pk}/", data).status_code == 302
+    second.refresh_from_db()
+    first.refresh_from_db()
+    assert second.host == "c.example.com" and second.is_active and not first.is_active
+    actions = list(
+        Event.objects.filter(resource_id=str(second.pk)).values_list("action", flat=True)
+    )
+    assert actions[-2:] == ["updated", "activated"]

@@ -202,8 +202,14 @@ def smtp_config_create(*, data: dict[str, Any], actor: Any, activate: bool = Fal
 
 
 @retry_on_conflict
-def smtp_config_update(*, config: SmtpConfig, data: dict[str, Any], actor: Any) -> SmtpConfig:
-    return _update(config=config, data=data, actor=actor)
+def smtp_config_update(
+    *, config: SmtpConfig, data: dict[str, Any], actor: Any, activate: bool = False
+) -> SmtpConfig:
+    """Change ``config``; with ``activate``, also make it the active one — both or neither."""
+    config = _update(config=config, data=data, actor=actor)
+    if activate and not config.is_active:
+        _activate(config, actor)
+    return config
 
 
 @retry_on_conflict
@@ -217,16 +223,20 @@ def active_smtp_config_save(*, data: dict[str, Any], actor: Any) -> SmtpConfig:
     return _update(config=current, data=data, actor=actor)
 
 
-@retry_on_conflict
-def smtp_config_activate(*, config: SmtpConfig, actor: Any) -> SmtpConfig:
-    config = SmtpConfig.objects.select_for_update().get(pk=config.pk)
-    if config.is_active:
-        raise StateConflict("The SMTP configuration is already active.", code="already_active")
+def _activate(config: SmtpConfig, actor: Any) -> None:
     _deactivate_others(config, actor)
     config.is_active = True
     _stamp(config, actor, creating=False)
     config.save(update_fields=["is_active", "modified_at", "modified_by"])
     record_event(resource_type=RESOURCE, resource_id=config.pk, action="activated", actor=actor)
+
+
+@retry_on_conflict
+def smtp_config_activate(*, config: SmtpConfig, actor: Any) -> SmtpConfig:
+    config = SmtpConfig.objects.select_for_update().get(pk=config.pk)
+    if config.is_active:
+        raise StateConflict("The SMTP configuration is already active.", code="already_active")
+    _activate(config, actor)
     return config
 
 

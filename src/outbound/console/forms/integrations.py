@@ -90,7 +90,7 @@ class IntegrationFilterForm(forms.Form):
         end: datetime.date | None = data.get("created_at__lte")
         if start:
             params["created_at__gte"] = f"{start.isoformat()}T00:00:00"
-        if end:
+        if end and end < datetime.date.max:  # "to" the last day there is: no upper bound
             params["created_at__lt"] = f"{(end + datetime.timedelta(days=1)).isoformat()}T00:00:00"
         return params
 

@@ -55,7 +55,8 @@ class SmtpConfigForm(forms.Form):
         max_length=_max("username"),
         label="Username",
         strip=False,
-        help_text="Leave empty for a relay that needs no login.",
+        help_text="The account (for Microsoft, the mailbox) to sign in as; leave empty for a "
+        "relay that needs no login.",
     )
     password = forms.CharField(
         required=False,

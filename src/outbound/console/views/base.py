@@ -36,6 +36,9 @@ class ConsoleView(View):
     required: dict[str, str | None] = {}
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # Console forms carry passwords and secrets: keep every POSTed value out of error
+        # reports (what ``@sensitive_post_parameters()`` does, for every console view).
+        request.sensitive_post_parameters = "__ALL__"  # type: ignore[attr-defined]
         user = request.user
         if not (user.is_authenticated and user.is_active):
             return redirect_to_login(request.get_full_path())

@@ -15,8 +15,6 @@ from django.db.models import Count, F, ProtectedError, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
-from django.utils.decorators import method_decorator
-from django.views.decorators.debug import sensitive_post_parameters
 
 from outbound.console.forms.credentials import (
     CredentialForm,
@@ -132,7 +130,6 @@ def _save_errors(form: CredentialForm, exc: Exception) -> None:
         apply_errors(form, exc)
 
 
-@method_decorator(sensitive_post_parameters(), name="dispatch")
 class CredentialCreateView(ConsoleView):
     """Without a valid ``?provider=`` it asks for the provider; then the provider's form."""
 
@@ -178,7 +175,6 @@ class CredentialCreateView(ConsoleView):
         return _form_page(request, form, obj=None, status=400)
 
 
-@method_decorator(sensitive_post_parameters(), name="dispatch")
 class CredentialEditView(ConsoleView):
     """Every user with ``view`` sees the values (never the secrets); ``edit`` may change them.
     The provider is fixed once created."""

@@ -17,8 +17,6 @@ from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
-from django.utils.decorators import method_decorator
-from django.views.decorators.debug import sensitive_post_parameters
 
 from outbound.console.forms.integrations import IntegrationFilterForm, IntegrationForm, type_label
 from outbound.console.views.base import (
@@ -156,7 +154,6 @@ def _requested_type(request: HttpRequest) -> type[IntegrationType] | None:
 
 
 # A type's secret fields arrive in the POST: keep them out of error reports.
-@method_decorator(sensitive_post_parameters(), name="dispatch")
 class IntegrationCreateView(ConsoleView):
     """``?type=<id>`` gives that type's form; without it, a type picker (when there is a choice)."""
 
@@ -213,7 +210,6 @@ def _get_integration(pk: Any) -> tuple[Integration, type[IntegrationType]]:
     return integration, itype
 
 
-@method_decorator(sensitive_post_parameters(), name="dispatch")
 class IntegrationEditView(ConsoleView):
     """Every user with ``view`` sees the settings; only ``edit`` gets a form to change them."""
 

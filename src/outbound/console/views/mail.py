@@ -145,10 +145,11 @@ class SmtpEditView(ConsoleView):
         if form.is_valid():
             try:
                 config = services.smtp_config_update(
-                    config=config, data=form.core_data(), actor=request.user
+                    config=config,
+                    data=form.core_data(),
+                    actor=request.user,
+                    activate="activate" in request.POST,
                 )
-                if "activate" in request.POST and not config.is_active:
-                    config = services.smtp_config_activate(config=config, actor=request.user)
             except (ValidationError, ServiceError) as exc:
                 apply_errors(form, exc)
             else:

@@ -117,9 +117,9 @@ class SettingsView(PrivxView):
                 if enabled is False:
                     config = services.smtp_config_deactivate(config=config, actor=actor)
             else:
-                config = services.smtp_config_update(config=current, data=data, actor=actor)
-                if enabled:
-                    config = services.smtp_config_activate(config=config, actor=actor)
+                config = services.smtp_config_update(
+                    config=current, data=data, actor=actor, activate=bool(enabled)
+                )
         return Response(settings_body(config))
 
 

@@ -175,12 +175,13 @@ class SmtpByIdView(ZitadelView):
     def put(self, request: Request, id: str) -> Response:
         config = self.get_config(id)
         body = self.parse(ZitadelSmtpConfigInput, request)
+        # The seed: an updated configuration "will be activated as soon as it is saved".
         config = services.smtp_config_update(
-            config=config, data=body.core_data(keep_password=True), actor=request.user
+            config=config,
+            data=body.core_data(keep_password=True),
+            actor=request.user,
+            activate=True,
         )
-        if not config.is_active:
-            # The seed: an updated configuration "will be activated as soon as it is saved".
-            services.smtp_config_activate(config=config, actor=request.user)
         return Response({"details": object_details(config.pk)})
 
     @zitadel_schema("RemoveSMTPConfig", "Remove an SMTP configuration")
