@@ -150,6 +150,17 @@ def test_edit_sets_a_new_password_and_validates_it(
     assert user.check_password("a-long-Passphrase-42")
 
 
+def test_a_new_password_of_ones_own_keeps_this_session_and_ends_the_others(
+    console_client: Client, admin_user: User
+) -> None:
+    other = Client()
+    other.force_login(admin_user)
+    body = user_body(username="admin", email="admin@example.com")
+    assert console_client.post(f"{USERS}{admin_user.pk}/", body).status_code == 302
+    assert console_client.get(USERS).status_code == 200
+    assert other.get(USERS).status_code == 302  # signed out
+
+
 def test_edit_to_a_taken_username_is_refused_inline(
     console_client: Client, admin_user: User
 ) -> None:

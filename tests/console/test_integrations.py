@@ -52,7 +52,7 @@ def error_for(page: str, name: str) -> str:
 
 def names_in(page: str) -> list[str]:
     """The integration names of the list's rows, in order."""
-    return [html.unescape(n) for n in re.findall(r"data-name>([^<]*)</a>", page)]
+    return [html.unescape(n) for n in re.findall(r"data-name>([^<]*)</(?:a|span)>", page)]
 
 
 @pytest.fixture
@@ -587,6 +587,10 @@ def test_a_read_only_user_sees_but_cannot_change(
     assert "New integration" not in listing
     assert "/delete/" not in listing and ">Edit<" not in listing
     assert ">View<" in listing
+
+    list_only = console_client_for(make_user("integrations.list")).get(LIST).content.decode()
+    assert names_in(list_only) == ["Look only"]
+    assert edit_url(item) not in list_only  # no link to a page that would answer 403
 
     detail = client.get(edit_url(item))
     assert detail.status_code == 200

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
 from django.db.models import Count, F
@@ -173,6 +174,9 @@ class UserEditView(ConsoleView):
                 status = _user_errors(form, exc)
                 user.refresh_from_db()  # the heading shows the saved user, not the refused input
             else:
+                if user.pk == request.user.pk:
+                    # A new password of one's own ends one's other sessions, not this one.
+                    update_session_auth_hash(request, user)
                 messages.success(request, f"User {user.username} saved.")
                 return redirect("console:user-list")
         return _user_page(request, form, user=user, status=status)
