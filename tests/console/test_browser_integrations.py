@@ -137,7 +137,7 @@ def test_list_and_form_at_phone_width(phone: Console, integrations: dict[str, An
     expect(page.locator("tbody tr")).to_have_count(5)
     assert phone.scroll_width() <= 390
     # The header is hidden on a phone: the sort bar sorts instead.
-    sort_bar = page.get_by_role("navigation", name="Sort by")
+    sort_bar = page.get_by_role("navigation", name="Sort")
     sort_bar.get_by_role("link", name="Name").click()
     expect(page.locator("tbody tr").first).to_contain_text("Archive of closed matters")
     assert phone.scroll_width() <= 390

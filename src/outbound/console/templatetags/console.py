@@ -41,19 +41,33 @@ def field(bound: forms.BoundField, **extra: Any) -> dict[str, Any]:
     }
 
 
-@register.simple_tag(takes_context=True)
-def sort_header(context: dict[str, Any], label: str, key: str) -> str:
-    """A column header that sorts by ``key``; a second click reverses. ``aria-sort`` set."""
+def _kept(request: HttpRequest, *dropped: str) -> list[tuple[str, str]]:
+    """The current query parameters without ``dropped`` (filters survive sorting and paging)."""
+    return [(k, v) for k, vs in request.GET.lists() if k not in dropped for v in vs]
+
+
+def _sort_toggle(context: Any, key: str) -> tuple[str, str, str]:
+    """``(query, aria-sort state, arrow)`` of the link that sorts by ``key``.
+
+    The current ordering is the view's ``ordering`` (its default included) or the request's;
+    a link to the current column reverses it.
+    """
     request: HttpRequest = context["request"]
-    current = request.GET.get("ordering", "")
-    params = [(k, v) for k, vs in request.GET.lists() if k not in {"ordering", "page"} for v in vs]
+    current = context.get("ordering") or request.GET.get("ordering", "")
     if current == key:
         target, state, arrow = f"-{key}", "ascending", "▲"
     elif current == f"-{key}":
         target, state, arrow = key, "descending", "▼"
     else:
         target, state, arrow = key, "none", ""
-    query = urlencode([*params, ("ordering", target)])
+    query = urlencode([*_kept(request, "ordering", "page"), ("ordering", target)])
+    return query, state, arrow
+
+
+@register.simple_tag(takes_context=True)
+def sort_header(context: Any, label: str, key: str) -> str:
+    """A column header that sorts by ``key``; a second click reverses. ``aria-sort`` set."""
+    query, state, arrow = _sort_toggle(context, key)
     return format_html(
         '<th scope="col" aria-sort="{}"><a href="?{}">{}'
         '<span aria-hidden="true"> {}</span></a></th>',
@@ -64,10 +78,19 @@ def sort_header(context: dict[str, Any], label: str, key: str) -> str:
     )
 
 
+@register.inclusion_tag("console/_sort_bar.html", takes_context=True)
+def sort_bar(context: Any, columns: list[tuple[str, str]]) -> dict[str, Any]:
+    """The same sort links for phones, where the table header is hidden."""
+    links = []
+    for label, key in columns:
+        query, _, arrow = _sort_toggle(context, key)
+        links.append({"label": label, "url": f"?{query}", "arrow": arrow, "current": bool(arrow)})
+    return {"links": links}
+
+
 @register.inclusion_tag("console/_pagination.html", takes_context=True)
 def pagination(context: dict[str, Any], page: Any) -> dict[str, Any]:
-    request: HttpRequest = context["request"]
-    params = [(k, v) for k, vs in request.GET.lists() if k != "page" for v in vs]
+    params = _kept(context["request"], "page")
 
     def link(number: int) -> str:
         return "?" + urlencode([*params, ("page", str(number))])

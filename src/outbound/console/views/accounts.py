@@ -8,13 +8,12 @@ are shown next to the field they concern, or on the form / confirmation page.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
-from django.db.models import Count, F
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -22,7 +21,13 @@ from django.urls import path, reverse
 from outbound.accounts import selectors, services
 from outbound.accounts.models import Role, User
 from outbound.console.forms.accounts import RoleForm, UserForm, permission_summary
-from outbound.console.views.base import ConsoleView, apply_errors, paginate, query_without
+from outbound.console.views.base import (
+    ConsoleView,
+    apply_errors,
+    order_by,
+    ordering_param,
+    paginate,
+)
 from outbound.core.errors import ServiceError
 from outbound.core.permissions import has_permission
 
@@ -35,38 +40,8 @@ PER_PAGE = 50
 # ?ordering= key -> the column it sorts on
 USER_ORDERINGS = {"username": "username", "email": "email", "last_login": "last_login"}
 ROLE_ORDERINGS = {"name": "name", "users": "user_count"}
-
-
-def _ordering(request: HttpRequest, allowed: dict[str, str], default: str) -> str:
-    value = request.GET.get("ordering", "")
-    return value if value.lstrip("-") in allowed else default
-
-
-def _order_by(key: str, columns: dict[str, str]) -> Any:
-    """Nulls (users who never signed in) last, whichever way the column is sorted."""
-    expr = F(columns[key.lstrip("-")])
-    return expr.desc(nulls_last=True) if key.startswith("-") else expr.asc(nulls_last=True)
-
-
-def _sort_links(
-    request: HttpRequest, sorts: list[tuple[str, str]], current: str
-) -> list[dict[str, Any]]:
-    """The phone's sort bar (the table header is hidden there): same toggles as the header."""
-    base = query_without(request, "ordering", "page")
-    links = []
-    for label, key in sorts:
-        target = f"-{key}" if current == key else key
-        query = urlencode({"ordering": target})
-        arrow = "▲" if current == key else "▼" if current == f"-{key}" else ""
-        links.append(
-            {
-                "label": label,
-                "url": f"?{base}&{query}" if base else f"?{query}",
-                "arrow": arrow,
-                "current": current.lstrip("-") == key,
-            }
-        )
-    return links
+USER_SORTS = [("Username", "username"), ("Email", "email"), ("Last sign-in", "last_login")]
+ROLE_SORTS = [("Name", "name"), ("Users", "users")]
 
 
 def _superuser_locked(request: HttpRequest, user: User) -> bool:
@@ -81,19 +56,19 @@ class UserListView(ConsoleView):
     required = {"GET": "users.list"}
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        ordering = _ordering(request, USER_ORDERINGS, "username")
-        users = selectors.user_list().order_by(_order_by(ordering, USER_ORDERINGS), "pk")
+        ordering = ordering_param(request, USER_ORDERINGS, "username")
+        users = selectors.user_list().order_by(order_by(ordering, USER_ORDERINGS), "pk")
         return render(
             request,
             "console/accounts/user_list.html",
             {
                 "page": paginate(request, users, PER_PAGE),
                 "ordering": ordering,
-                "sorts": _sort_links(
-                    request,
-                    [("Username", "username"), ("Email", "email"), ("Last sign-in", "last_login")],
-                    ordering,
-                ),
+                "sorts": [
+                    ("Username", "username"),
+                    ("Email", "email"),
+                    ("Last sign-in", "last_login"),
+                ],
             },
         )
 
@@ -223,11 +198,11 @@ class RoleListView(ConsoleView):
     required = {"GET": "roles.list"}
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        ordering = _ordering(request, ROLE_ORDERINGS, "name")
+        ordering = ordering_param(request, ROLE_ORDERINGS, "name")
         roles = (
             selectors.role_list()
             .annotate(user_count=Count("users"))
-            .order_by(_order_by(ordering, ROLE_ORDERINGS), "pk")
+            .order_by(order_by(ordering, ROLE_ORDERINGS), "pk")
         )
         page = paginate(request, roles, PER_PAGE)
         rows = [{"role": r, "summary": permission_summary(r.permissions)} for r in page]
@@ -238,7 +213,7 @@ class RoleListView(ConsoleView):
                 "page": page,
                 "rows": rows,
                 "ordering": ordering,
-                "sorts": _sort_links(request, [("Name", "name"), ("Users", "users")], ordering),
+                "sorts": ROLE_SORTS,
             },
         )
 

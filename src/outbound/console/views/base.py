@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
-from django.db.models import ProtectedError
+from django.db.models import F, ProtectedError
+from django.db.models.expressions import OrderBy
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.views import View
@@ -91,7 +91,13 @@ def paginate(request: HttpRequest, rows: Any, per_page: int = 20) -> Page:
     return paginator.get_page(request.GET.get("page"))
 
 
-def query_without(request: HttpRequest, *names: str) -> str:
-    """The current query string without ``names`` (for pagination and sort links)."""
-    params = [(k, v) for k, vs in request.GET.lists() if k not in names for v in vs]
-    return urlencode(params)
+def ordering_param(request: HttpRequest, allowed: dict[str, str], default: str) -> str:
+    """The ``?ordering=`` key (``name`` or ``-name``) if ``allowed`` knows it, else ``default``."""
+    value = request.GET.get("ordering", "")
+    return value if value.lstrip("-") in allowed else default
+
+
+def order_by(ordering: str, columns: dict[str, str]) -> OrderBy:
+    """The column behind an ordering key; empty values (nulls) last either way."""
+    expr = F(columns[ordering.lstrip("-")])
+    return expr.desc(nulls_last=True) if ordering.startswith("-") else expr.asc(nulls_last=True)

@@ -21,7 +21,13 @@ from outbound.console.forms.credentials import (
     ProviderPickForm,
     provider_or_none,
 )
-from outbound.console.views.base import ConsoleView, apply_errors, paginate
+from outbound.console.views.base import (
+    ConsoleView,
+    apply_errors,
+    order_by,
+    ordering_param,
+    paginate,
+)
 from outbound.core.errors import ServiceError
 from outbound.core.permissions import has_permission
 from outbound.integrations import selectors, services
@@ -40,6 +46,7 @@ ORDERINGS = {
     "modified": "modified_at",
     "used": "used",
 }
+SORTS = [("Name", "name"), ("Provider", "provider"), ("Used by", "used"), ("Changed", "modified")]
 
 
 def _with_use(rows: QuerySet[AuthenticationObject]) -> QuerySet[AuthenticationObject]:
@@ -76,10 +83,8 @@ class CredentialListView(ConsoleView):
         provider = request.GET.get("provider", "")
         if provider in PROVIDERS:
             rows = rows.filter(provider=provider)
-        ordering = request.GET.get("ordering", "name")
-        key = ORDERINGS.get(ordering.lstrip("-"))
-        if key:
-            rows = rows.order_by(f"{'-' if ordering.startswith('-') else ''}{key}", "name")
+        ordering = ordering_param(request, ORDERINGS, "name")
+        rows = rows.order_by(order_by(ordering, ORDERINGS), "name")
         page = paginate(request, rows)
         items = [{"obj": obj, **_summary(obj)} for obj in page.object_list]
         return render(
@@ -89,6 +94,8 @@ class CredentialListView(ConsoleView):
                 "page": page,
                 "items": items,
                 "providers": PROVIDER_CHOICES,
+                "ordering": ordering,
+                "sorts": SORTS,
                 "provider": provider,
                 "filtered": provider in PROVIDERS,
             },

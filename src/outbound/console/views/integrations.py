@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -26,7 +25,6 @@ from outbound.console.views.base import (
     call_out_refusal,
     forbidden,
     paginate,
-    query_without,
 )
 from outbound.core.errors import ServiceError
 from outbound.core.permissions import has_permission
@@ -95,24 +93,11 @@ class IntegrationListView(ConsoleView):
                 "total": total,
                 "limit": services.INTEGRATION_LIMIT,
                 "at_limit": total >= services.INTEGRATION_LIMIT,
-                "sort_links": sort_links(request),
+                "sorts": SORTS,
                 "ordering": request.GET.get("ordering", ""),
             },
             status=400 if problems else 200,
         )
-
-
-def sort_links(request: HttpRequest) -> list[dict[str, str]]:
-    """The phone's sort bar (the table header is hidden there): the same toggles as the header."""
-    kept = query_without(request, "ordering", "page")
-    current = request.GET.get("ordering", "")
-    links = []
-    for label, key in SORTS:
-        target = f"-{key}" if current == key else key
-        state = {key: " ▲", f"-{key}": " ▼"}.get(current, "")
-        query = "&".join(q for q in (kept, urlencode({"ordering": target})) if q)
-        links.append({"label": label, "url": f"?{query}", "state": state})
-    return links
 
 
 def _form_page(

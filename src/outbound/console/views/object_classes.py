@@ -21,7 +21,13 @@ from outbound.console.forms.object_classes import (
     ObjectClassForm,
     initial_from,
 )
-from outbound.console.views.base import ConsoleView, apply_errors, paginate
+from outbound.console.views.base import (
+    ConsoleView,
+    apply_errors,
+    order_by,
+    ordering_param,
+    paginate,
+)
 from outbound.console.views.credentials import CONFLICT, refusal
 from outbound.core.errors import ServiceError
 from outbound.core.permissions import has_permission
@@ -34,6 +40,7 @@ CREATE = "object_classes.create"
 EDIT = "object_classes.edit"
 DELETE = "object_classes.delete"
 ORDERINGS = {"name": "name", "fields": "field_count", "modified": "modified_at"}
+SORTS = [("Name", "name"), ("Fields", "fields"), ("Changed", "modified")]
 REFUSED = (ValidationError, ServiceError, ProtectedError)
 
 
@@ -52,12 +59,12 @@ class ObjectClassListView(ConsoleView):
             field_count=Count("fields", distinct=True),
             integration_count=Count("integrations", distinct=True),
         )
-        ordering = request.GET.get("ordering", "name")
-        key = ORDERINGS.get(ordering.lstrip("-"))
-        if key:
-            rows = rows.order_by(f"{'-' if ordering.startswith('-') else ''}{key}", "name")
+        ordering = ordering_param(request, ORDERINGS, "name")
+        rows = rows.order_by(order_by(ordering, ORDERINGS), "name")
         return render(
-            request, "console/object_classes/list.html", {"page": paginate(request, rows)}
+            request,
+            "console/object_classes/list.html",
+            {"page": paginate(request, rows), "ordering": ordering, "sorts": SORTS},
         )
 
 
