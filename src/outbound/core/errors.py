@@ -15,6 +15,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 
+CONFLICT_MESSAGE = "The request conflicts with a concurrent change; please retry."
+
 
 class ServiceError(Exception):
     """A refusal from a service that maps to an HTTP status with a ``detail`` message."""
@@ -58,7 +60,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # A race lost against a database constraint: the client can retry; nothing was written.
         logger.info("integrity conflict: %s", type(exc).__name__)
         return Response(
-            {"detail": "The request conflicts with a concurrent change; please retry."},
+            {"detail": CONFLICT_MESSAGE},
             status=status.HTTP_409_CONFLICT,
         )
     if isinstance(exc, exceptions.NotFound | Http404):

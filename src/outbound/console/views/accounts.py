@@ -22,11 +22,13 @@ from outbound.accounts import selectors, services
 from outbound.accounts.models import Role, User
 from outbound.console.forms.accounts import RoleForm, UserForm, permission_summary
 from outbound.console.views.base import (
+    ConfirmDeleteView,
     ConsoleView,
     apply_errors,
     order_by,
     ordering_param,
     paginate,
+    plural,
 )
 from outbound.core.errors import ServiceError
 from outbound.core.permissions import has_permission
@@ -157,38 +159,29 @@ class UserEditView(ConsoleView):
         return _user_page(request, form, user=user, status=status)
 
 
-class UserDeleteView(ConsoleView):
+class UserDeleteView(ConfirmDeleteView):
     required = {"GET": "users.delete", "POST": "users.delete"}
+    kind = "user"
+    refused_message = SUPERUSER_ONLY
 
-    def context(self, request: HttpRequest, user: User) -> dict[str, Any]:
-        warning = "Their API keys stop working at once."
-        if user.pk == request.user.pk:
-            warning = "This is your own account."
-        return {
-            "kind": "user",
-            "object_label": user.username,
-            "cancel_url": reverse("console:user-list"),
-            "warning": warning,
-        }
+    def get_object(self, **kwargs: Any) -> User:
+        return get_object_or_404(User, pk=kwargs["pk"])
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        user = get_object_or_404(User, pk=pk)
-        return render(request, "console/confirm_delete.html", self.context(request, user))
+    def perform_delete(self, request: HttpRequest, obj: User) -> None:
+        services.user_delete(user=obj, actor=request.user)
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        user = get_object_or_404(User, pk=pk)
-        label = user.username
-        try:
-            services.user_delete(user=user, actor=request.user)
-        except PermissionDenied:
-            ctx = {**self.context(request, user), "error": SUPERUSER_ONLY}
-            return render(request, "console/confirm_delete.html", ctx, status=403)
-        except (ValidationError, ServiceError) as exc:
-            error = exc.detail if isinstance(exc, ServiceError) else " ".join(exc.messages)
-            ctx = {**self.context(request, user), "error": error}
-            return render(request, "console/confirm_delete.html", ctx, status=400)
-        messages.success(request, f"User {label} deleted.")
-        return redirect("console:user-list")
+    def label(self, obj: User) -> str:
+        return obj.username
+
+    def cancel_url(self, obj: User) -> str:
+        return reverse("console:user-list")
+
+    success_url = cancel_url
+
+    def warning(self, request: HttpRequest, obj: User) -> str:
+        if obj.pk == request.user.pk:
+            return "This is your own account."
+        return "Their API keys stop working at once."
 
 
 # --- roles -------------------------------------------------------------------------------
@@ -286,38 +279,30 @@ class RoleEditView(ConsoleView):
         return _role_page(request, form, role=role, status=400)
 
 
-class RoleDeleteView(ConsoleView):
+class RoleDeleteView(ConfirmDeleteView):
     required = {"GET": "roles.delete", "POST": "roles.delete"}
+    kind = "role"
 
-    def context(self, role: Role) -> dict[str, Any]:
-        count = role.users.count()
-        warning = (
-            f"{count} user{'s' if count != 1 else ''} lose{'s' if count == 1 else ''} "
-            "the permissions this role gives."
-            if count
-            else ""
-        )
-        return {
-            "kind": "role",
-            "object_label": role.name,
-            "cancel_url": reverse("console:role-list"),
-            "warning": warning,
-        }
+    def get_object(self, **kwargs: Any) -> Role:
+        return get_object_or_404(Role, pk=kwargs["pk"])
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        role = get_object_or_404(Role, pk=pk)
-        return render(request, "console/confirm_delete.html", self.context(role))
+    def perform_delete(self, request: HttpRequest, obj: Role) -> None:
+        services.role_delete(role=obj, actor=request.user)
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        role = get_object_or_404(Role, pk=pk)
-        label = role.name
-        try:
-            services.role_delete(role=role, actor=request.user)
-        except ServiceError as exc:
-            ctx = {**self.context(role), "error": exc.detail}
-            return render(request, "console/confirm_delete.html", ctx, status=400)
-        messages.success(request, f"Role {label} deleted.")
-        return redirect("console:role-list")
+    def label(self, obj: Role) -> str:
+        return obj.name
+
+    def cancel_url(self, obj: Role) -> str:
+        return reverse("console:role-list")
+
+    success_url = cancel_url
+
+    def warning(self, request: HttpRequest, obj: Role) -> str:
+        count = obj.users.count()
+        if not count:
+            return ""
+        verb = "loses" if count == 1 else "lose"
+        return f"{plural(count, 'user')} {verb} the permissions this role gives."
 
 
 urlpatterns = [

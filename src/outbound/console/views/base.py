@@ -13,21 +13,26 @@ from types import SimpleNamespace
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
+from django.db import IntegrityError
 from django.db.models import F, ProtectedError
 from django.db.models.expressions import OrderBy
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.text import capfirst
 from django.views import View
 
 from outbound.core.api.throttling import CallOutThrottle
-from outbound.core.errors import ServiceError
+from outbound.core.errors import CONFLICT_MESSAGE, ServiceError
 from outbound.core.permissions import has_permission
 
 AUTHENTICATED = None  # marker: signed in is enough
 IN_USE = "This object is in use and cannot be deleted."
+# What a service may refuse a write with; apply_errors puts each on the form.
+REFUSALS = (ValidationError, ServiceError, ProtectedError, IntegrityError)
 
 
 class ConsoleView(View):
@@ -51,6 +56,77 @@ class ConsoleView(View):
         return super().dispatch(request, *args, **kwargs)
 
 
+class ConfirmDeleteView(ConsoleView):
+    """GET asks; POST deletes through the service. A refusal (in use, not allowed) is shown on
+    the same page, and nothing is deleted.
+
+    Subclasses name the ``kind`` and give :meth:`get_object`, :meth:`perform_delete` and the
+    URLs; :meth:`warning` says what deleting will do.
+    """
+
+    kind = ""
+    refused_message = "You do not have permission to perform this action."
+
+    def get_object(self, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def perform_delete(self, request: HttpRequest, obj: Any) -> None:
+        raise NotImplementedError
+
+    def cancel_url(self, obj: Any) -> str:
+        raise NotImplementedError
+
+    def success_url(self, obj: Any) -> str:
+        raise NotImplementedError
+
+    def label(self, obj: Any) -> str:
+        return str(obj)
+
+    def warning(self, request: HttpRequest, obj: Any) -> str:
+        return ""
+
+    def page(
+        self, request: HttpRequest, obj: Any, *, error: str = "", status: int = 200
+    ) -> HttpResponse:
+        context = {
+            "kind": self.kind,
+            "object_label": self.label(obj),
+            "cancel_url": self.cancel_url(obj),
+            "warning": self.warning(request, obj),
+            "error": error,
+        }
+        return render(request, "console/confirm_delete.html", context, status=status)
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        return self.page(request, self.get_object(**kwargs))
+
+    def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        obj = self.get_object(**kwargs)
+        label, success = self.label(obj), self.success_url(obj)
+        try:
+            self.perform_delete(request, obj)
+        except PermissionDenied:
+            return self.page(request, obj, error=self.refused_message, status=403)
+        except (ValidationError, ServiceError, ProtectedError) as exc:
+            return self.page(request, obj, error=refusal(exc), status=400)
+        messages.success(request, f"{capfirst(self.kind)} {label} deleted.")
+        return redirect(success)
+
+
+def refusal(exc: ValidationError | ServiceError | ProtectedError) -> str:
+    """A service's refusal as one sentence."""
+    if isinstance(exc, ServiceError):
+        return exc.detail
+    if isinstance(exc, ProtectedError):
+        return IN_USE
+    return " ".join(exc.messages)
+
+
+def plural(count: int, noun: str) -> str:
+    """``"3 fields"``, ``"1 field"``; empty for none."""
+    return f"{count} {noun}{'' if count == 1 else 's'}" if count else ""
+
+
 def forbidden(request: HttpRequest, needed: str | None) -> HttpResponse:
     return render(request, "console/403.html", {"needed": needed}, status=403)
 
@@ -71,6 +147,8 @@ def apply_errors(form: forms.BaseForm, exc: Exception, names: dict[str, str] | N
         form.add_error(None, exc.detail)
     elif isinstance(exc, ProtectedError):
         form.add_error(None, IN_USE)
+    elif isinstance(exc, IntegrityError):  # a race lost past the service's checks
+        form.add_error(None, CONFLICT_MESSAGE)
     else:
         raise exc
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError
-from django.db.models import Count, F, ProtectedError, QuerySet
+from django.db.models import Count, F, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -22,13 +20,15 @@ from outbound.console.forms.credentials import (
     provider_or_none,
 )
 from outbound.console.views.base import (
+    REFUSALS,
+    ConfirmDeleteView,
     ConsoleView,
     apply_errors,
     order_by,
     ordering_param,
     paginate,
+    plural,
 )
-from outbound.core.errors import ServiceError
 from outbound.core.permissions import has_permission
 from outbound.integrations import selectors, services
 from outbound.integrations.models import AuthenticationObject
@@ -39,7 +39,6 @@ VIEW = "authentication_objects.view"
 CREATE = "authentication_objects.create"
 EDIT = "authentication_objects.edit"
 DELETE = "authentication_objects.delete"
-CONFLICT = "The request conflicts with a concurrent change; please retry."
 ORDERINGS = {
     "name": "name",
     "provider": "provider",
@@ -129,14 +128,6 @@ def _form_page(
     )
 
 
-def _save_errors(form: CredentialForm, exc: Exception) -> None:
-    """A service refusal next to its field; a lost race on the unique name as the API says."""
-    if isinstance(exc, IntegrityError):
-        form.add_error(None, CONFLICT)
-    else:
-        apply_errors(form, exc)
-
-
 class CredentialCreateView(ConsoleView):
     """Without a valid ``?provider=`` it asks for the provider; then the provider's form."""
 
@@ -174,8 +165,8 @@ class CredentialCreateView(ConsoleView):
                     params=form.params(),
                     actor=request.user,
                 )
-            except (ValidationError, ServiceError, IntegrityError) as exc:
-                _save_errors(form, exc)
+            except REFUSALS as exc:
+                apply_errors(form, exc)
             else:
                 messages.success(request, f"Credential {obj} created.")
                 return redirect("console:credential-list")
@@ -209,61 +200,38 @@ class CredentialEditView(ConsoleView):
                     data={"name": form.cleaned_data["name"], "params": form.params()},
                     actor=request.user,
                 )
-            except (ValidationError, ServiceError, IntegrityError) as exc:
-                _save_errors(form, exc)
+            except REFUSALS as exc:
+                apply_errors(form, exc)
             else:
                 messages.success(request, f"Credential {obj} saved.")
                 return redirect("console:credential-list")
         return _form_page(request, form, obj=obj, status=400)
 
 
-class CredentialDeleteView(ConsoleView):
+class CredentialDeleteView(ConfirmDeleteView):
     """Refused, with the service's reason, while an integration or SMTP configuration uses it."""
 
     required = {"GET": DELETE, "POST": DELETE}
+    kind = "credential"
 
-    def context(self, obj: AuthenticationObject) -> dict[str, Any]:
-        integrations = obj.integrations.count()
-        smtp = obj.smtp_configs.count()
-        users = []
-        if integrations:
-            users.append(f"{integrations} integration{'s' if integrations != 1 else ''}")
-        if smtp:
-            users.append(f"{smtp} SMTP configuration{'s' if smtp != 1 else ''}")
-        warning = (
-            f"It is used by {' and '.join(users)}: deleting it will be refused." if users else ""
-        )
-        return {
-            "kind": "credential",
-            "object_label": str(obj),
-            "cancel_url": reverse("console:credential-list"),
-            "warning": warning,
-        }
+    def get_object(self, **kwargs: Any) -> AuthenticationObject:
+        return get_object_or_404(AuthenticationObject, pk=kwargs["pk"])
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        obj = get_object_or_404(AuthenticationObject, pk=pk)
-        return render(request, "console/confirm_delete.html", self.context(obj))
+    def perform_delete(self, request: HttpRequest, obj: AuthenticationObject) -> None:
+        services.authentication_object_delete(obj=obj, actor=request.user)
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        obj = get_object_or_404(AuthenticationObject, pk=pk)
-        label = str(obj)
-        try:
-            services.authentication_object_delete(obj=obj, actor=request.user)
-        except (ValidationError, ServiceError, ProtectedError) as exc:
-            ctx = {**self.context(obj), "error": refusal(exc)}
-            return render(request, "console/confirm_delete.html", ctx, status=400)
-        messages.success(request, f"Credential {label} deleted.")
-        return redirect("console:credential-list")
+    def cancel_url(self, obj: AuthenticationObject) -> str:
+        return reverse("console:credential-list")
 
+    success_url = cancel_url
 
-def refusal(exc: Exception) -> str:
-    """One readable sentence from a service's refusal to delete."""
-    if isinstance(exc, ServiceError):
-        return exc.detail
-    if isinstance(exc, ProtectedError):
-        return "This object is in use and cannot be deleted."
-    assert isinstance(exc, ValidationError)
-    return " ".join(exc.messages)
+    def warning(self, request: HttpRequest, obj: AuthenticationObject) -> str:
+        users = [
+            plural(obj.integrations.count(), "integration"),
+            plural(obj.smtp_configs.count(), "SMTP configuration"),
+        ]
+        used = " and ".join(u for u in users if u)
+        return f"It is used by {used}: deleting it will be refused." if used else ""
 
 
 urlpatterns = [

@@ -12,21 +12,20 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 
 from outbound.console.forms.integrations import IntegrationFilterForm, IntegrationForm, type_label
 from outbound.console.views.base import (
-    IN_USE,
+    REFUSALS,
+    ConfirmDeleteView,
     ConsoleView,
     apply_errors,
     call_out_refusal,
     forbidden,
     paginate,
 )
-from outbound.core.errors import ServiceError
 from outbound.core.permissions import has_permission
 from outbound.integrations import selectors, services
 from outbound.integrations.filtersets import IntegrationFilterSet
@@ -179,7 +178,7 @@ class IntegrationCreateView(ConsoleView):
                 integration = services.integration_create(
                     type_id=itype.id, data=form.core_data(), actor=request.user
                 )
-            except (ValidationError, ServiceError) as exc:
+            except REFUSALS as exc:
                 apply_errors(form, exc)
             else:
                 messages.success(request, f"Integration {integration} created.")
@@ -213,7 +212,7 @@ class IntegrationEditView(ConsoleView):
                 integration = services.integration_update(
                     integration=integration, data=form.core_data(), actor=request.user
                 )
-            except (ValidationError, ServiceError) as exc:
+            except REFUSALS as exc:
                 apply_errors(form, exc)
             else:
                 messages.success(request, f"Integration {integration} saved.")
@@ -221,39 +220,24 @@ class IntegrationEditView(ConsoleView):
         return _form_page(request, form, integration=integration, status=400)
 
 
-class IntegrationDeleteView(ConsoleView):
+class IntegrationDeleteView(ConfirmDeleteView):
     required = {"GET": DELETE, "POST": DELETE}
+    kind = "integration"
 
-    def context(self, integration: Integration) -> dict[str, Any]:
-        return {
-            "kind": "integration",
-            "object_label": str(integration),
-            "cancel_url": reverse("console:integration-edit", args=[integration.pk]),
-            "warning": "It is enabled: documents stop being filed through it."
-            if integration.is_enabled
-            else "",
-        }
+    def get_object(self, **kwargs: Any) -> Integration:
+        return get_object_or_404(Integration, pk=kwargs["pk"])
 
-    def get(self, request: HttpRequest, pk: Any) -> HttpResponse:
-        integration = get_object_or_404(Integration, pk=pk)
-        return render(request, "console/confirm_delete.html", self.context(integration))
+    def perform_delete(self, request: HttpRequest, obj: Integration) -> None:
+        services.integration_delete(integration=obj, actor=request.user)
 
-    def post(self, request: HttpRequest, pk: Any) -> HttpResponse:
-        integration = get_object_or_404(Integration, pk=pk)
-        label = str(integration)
-        try:
-            services.integration_delete(integration=integration, actor=request.user)
-        except (ValidationError, ServiceError, ProtectedError) as exc:
-            if isinstance(exc, ProtectedError):
-                error = IN_USE
-            elif isinstance(exc, ServiceError):
-                error = exc.detail
-            else:
-                error = " ".join(exc.messages)
-            ctx = {**self.context(integration), "error": error}
-            return render(request, "console/confirm_delete.html", ctx, status=400)
-        messages.success(request, f"Integration {label} deleted.")
-        return redirect("console:integration-list")
+    def cancel_url(self, obj: Integration) -> str:
+        return reverse("console:integration-edit", args=[obj.pk])
+
+    def success_url(self, obj: Integration) -> str:
+        return reverse("console:integration-list")
+
+    def warning(self, request: HttpRequest, obj: Integration) -> str:
+        return "It is enabled: documents stop being filed through it." if obj.is_enabled else ""
 
 
 class IntegrationTestView(ConsoleView):

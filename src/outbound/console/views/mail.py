@@ -22,7 +22,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 
 from outbound.console.forms.mail import SmtpConfigForm, TestAddressForm, initial_from
-from outbound.console.views.base import ConsoleView, apply_errors, call_out_refusal
+from outbound.console.views.base import (
+    REFUSALS,
+    ConfirmDeleteView,
+    ConsoleView,
+    apply_errors,
+    call_out_refusal,
+)
 from outbound.core.errors import ServiceError
 from outbound.core.permissions import has_permission
 from outbound.mail import selectors, services
@@ -121,7 +127,7 @@ class SmtpCreateView(ConsoleView):
                 config = services.smtp_config_create(
                     data=form.core_data(), actor=request.user, activate=activate
                 )
-            except (ValidationError, ServiceError) as exc:
+            except REFUSALS as exc:
                 apply_errors(form, exc)
             else:
                 note = " and activated" if activate else ""
@@ -150,7 +156,7 @@ class SmtpEditView(ConsoleView):
                     actor=request.user,
                     activate="activate" in request.POST,
                 )
-            except (ValidationError, ServiceError) as exc:
+            except REFUSALS as exc:
                 apply_errors(form, exc)
             else:
                 messages.success(request, f"SMTP configuration {config} saved.")
@@ -178,34 +184,27 @@ class SmtpActivateView(ConsoleView):
         return redirect("console:smtp-list")
 
 
-class SmtpDeleteView(ConsoleView):
+class SmtpDeleteView(ConfirmDeleteView):
     required = {"GET": EDIT, "POST": EDIT}
+    kind = "SMTP configuration"
 
-    def context(self, config: SmtpConfig) -> dict[str, Any]:
-        return {
-            "kind": "SMTP configuration",
-            "object_label": str(config),
-            "cancel_url": reverse("console:smtp-list"),
-            "warning": "It is the active configuration: mail stops going out until another "
-            "is activated."
-            if config.is_active
-            else "",
-        }
+    def get_object(self, **kwargs: Any) -> SmtpConfig:
+        return get_object_or_404(SmtpConfig, pk=kwargs["pk"])
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        config = get_object_or_404(SmtpConfig, pk=pk)
-        return render(request, "console/confirm_delete.html", self.context(config))
+    def perform_delete(self, request: HttpRequest, obj: SmtpConfig) -> None:
+        services.smtp_config_delete(config=obj, actor=request.user)
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        config = get_object_or_404(SmtpConfig, pk=pk)
-        label = str(config)
-        try:
-            services.smtp_config_delete(config=config, actor=request.user)
-        except ServiceError as exc:
-            ctx = {**self.context(config), "error": exc.detail}
-            return render(request, "console/confirm_delete.html", ctx, status=400)
-        messages.success(request, f"SMTP configuration {label} deleted.")
-        return redirect("console:smtp-list")
+    def cancel_url(self, obj: SmtpConfig) -> str:
+        return reverse("console:smtp-list")
+
+    success_url = cancel_url
+
+    def warning(self, request: HttpRequest, obj: SmtpConfig) -> str:
+        if obj.is_active:
+            return (
+                "It is the active configuration: mail stops going out until another is activated."
+            )
+        return ""
 
 
 class SmtpTestView(ConsoleView):

@@ -9,9 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError
-from django.db.models import Count, ProtectedError
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -22,14 +20,15 @@ from outbound.console.forms.object_classes import (
     initial_from,
 )
 from outbound.console.views.base import (
+    REFUSALS,
+    ConfirmDeleteView,
     ConsoleView,
     apply_errors,
     order_by,
     ordering_param,
     paginate,
+    plural,
 )
-from outbound.console.views.credentials import CONFLICT, refusal
-from outbound.core.errors import ServiceError
 from outbound.core.permissions import has_permission
 from outbound.integrations import selectors, services
 from outbound.integrations.models import ObjectClass, ObjectClassField
@@ -41,14 +40,6 @@ EDIT = "object_classes.edit"
 DELETE = "object_classes.delete"
 ORDERINGS = {"name": "name", "fields": "field_count", "modified": "modified_at"}
 SORTS = [("Name", "name"), ("Fields", "fields"), ("Changed", "modified")]
-REFUSED = (ValidationError, ServiceError, ProtectedError)
-
-
-def _save_errors(form: ObjectClassForm | ObjectClassFieldForm, exc: Exception) -> None:
-    if isinstance(exc, IntegrityError):  # the services map unique names; anything else lost a race
-        form.add_error(None, CONFLICT)
-    else:
-        apply_errors(form, exc)
 
 
 class ObjectClassListView(ConsoleView):
@@ -84,8 +75,8 @@ class ObjectClassCreateView(ConsoleView):
         if form.is_valid():
             try:
                 obj = services.object_class_create(data=form.core_data(), actor=request.user)
-            except (*REFUSED, IntegrityError) as exc:
-                _save_errors(form, exc)
+            except REFUSALS as exc:
+                apply_errors(form, exc)
             else:
                 messages.success(request, f"Object class {obj} created.")
                 return redirect("console:object-class-edit", obj.pk)
@@ -130,8 +121,8 @@ class ObjectClassEditView(ConsoleView):
                 obj = services.object_class_update(
                     obj=obj, data=form.core_data(), actor=request.user
                 )
-            except (*REFUSED, IntegrityError) as exc:
-                _save_errors(form, exc)
+            except REFUSALS as exc:
+                apply_errors(form, exc)
             else:
                 messages.success(request, f"Object class {obj} saved.")
                 return redirect("console:object-class-list")
@@ -140,41 +131,31 @@ class ObjectClassEditView(ConsoleView):
         return _class_page(request, obj, form=form, status=400)
 
 
-class ObjectClassDeleteView(ConsoleView):
+class ObjectClassDeleteView(ConfirmDeleteView):
     required = {"GET": DELETE, "POST": DELETE}
+    kind = "object class"
 
-    def context(self, obj: ObjectClass) -> dict[str, Any]:
-        fields = obj.fields.count()
-        used = obj.integrations.count()
+    def get_object(self, **kwargs: Any) -> ObjectClass:
+        return get_object_or_404(ObjectClass, pk=kwargs["pk"])
+
+    def perform_delete(self, request: HttpRequest, obj: ObjectClass) -> None:
+        services.object_class_delete(obj=obj, actor=request.user)
+
+    def cancel_url(self, obj: ObjectClass) -> str:
+        return reverse("console:object-class-edit", args=[obj.pk])
+
+    def success_url(self, obj: ObjectClass) -> str:
+        return reverse("console:object-class-list")
+
+    def warning(self, request: HttpRequest, obj: ObjectClass) -> str:
         parts = []
-        if fields:
-            parts.append(f"Its {fields} field{'s' if fields != 1 else ''} will be deleted too.")
-        if used:
+        if fields := obj.fields.count():
+            parts.append(f"Its {plural(fields, 'field')} will be deleted too.")
+        if used := obj.integrations.count():
             parts.append(
-                f"It is used by {used} integration{'s' if used != 1 else ''}: "
-                "deleting it will be refused."
+                f"It is used by {plural(used, 'integration')}: deleting it will be refused."
             )
-        return {
-            "kind": "object class",
-            "object_label": str(obj),
-            "cancel_url": reverse("console:object-class-edit", args=[obj.pk]),
-            "warning": " ".join(parts),
-        }
-
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        obj = get_object_or_404(ObjectClass, pk=pk)
-        return render(request, "console/confirm_delete.html", self.context(obj))
-
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        obj = get_object_or_404(ObjectClass, pk=pk)
-        label = str(obj)
-        try:
-            services.object_class_delete(obj=obj, actor=request.user)
-        except REFUSED as exc:
-            ctx = {**self.context(obj), "error": refusal(exc)}
-            return render(request, "console/confirm_delete.html", ctx, status=400)
-        messages.success(request, f"Object class {label} deleted.")
-        return redirect("console:object-class-list")
+        return " ".join(parts)
 
 
 # --- fields ---------------------------------------------------------------------------------
@@ -214,8 +195,8 @@ class FieldCreateView(ConsoleView):
                 field = services.object_class_field_create(
                     object_class=object_class, data=form.core_data(), actor=request.user
                 )
-            except (*REFUSED, IntegrityError) as exc:
-                _save_errors(form, exc)
+            except REFUSALS as exc:
+                apply_errors(form, exc)
             else:
                 messages.success(request, f"Field {field} added to {object_class}.")
                 return redirect(reverse("console:object-class-edit", args=[pk]) + "#fields")
@@ -244,8 +225,8 @@ class FieldEditView(ConsoleView):
                 field = services.object_class_field_update(
                     obj=field, data=form.core_data(), actor=request.user
                 )
-            except (*REFUSED, IntegrityError) as exc:
-                _save_errors(form, exc)
+            except REFUSALS as exc:
+                apply_errors(form, exc)
             else:
                 messages.success(request, f"Field {field} saved.")
                 return redirect(reverse("console:object-class-edit", args=[pk]) + "#fields")
@@ -255,32 +236,25 @@ class FieldEditView(ConsoleView):
         )
 
 
-class FieldDeleteView(ConsoleView):
+class FieldDeleteView(ConfirmDeleteView):
     required = {"GET": DELETE, "POST": DELETE}
+    kind = "field"
 
-    def context(self, field: ObjectClassField) -> dict[str, Any]:
-        return {
-            "kind": "field",
-            "object_label": f"{field.object_class} · {field}",
-            "cancel_url": reverse("console:object-class-edit", args=[field.object_class_id])
-            + "#fields",
-            "warning": "",
-        }
+    def get_object(self, **kwargs: Any) -> ObjectClassField:
+        return get_object_or_404(
+            ObjectClassField, pk=kwargs["field_pk"], object_class_id=kwargs["pk"]
+        )
 
-    def get(self, request: HttpRequest, pk: int, field_pk: int) -> HttpResponse:
-        field = get_object_or_404(ObjectClassField, pk=field_pk, object_class_id=pk)
-        return render(request, "console/confirm_delete.html", self.context(field))
+    def perform_delete(self, request: HttpRequest, obj: ObjectClassField) -> None:
+        services.object_class_field_delete(obj=obj, actor=request.user)
 
-    def post(self, request: HttpRequest, pk: int, field_pk: int) -> HttpResponse:
-        field = get_object_or_404(ObjectClassField, pk=field_pk, object_class_id=pk)
-        label = str(field)
-        try:
-            services.object_class_field_delete(obj=field, actor=request.user)
-        except REFUSED as exc:
-            ctx = {**self.context(field), "error": refusal(exc)}
-            return render(request, "console/confirm_delete.html", ctx, status=400)
-        messages.success(request, f"Field {label} deleted.")
-        return redirect(reverse("console:object-class-edit", args=[pk]) + "#fields")
+    def label(self, obj: ObjectClassField) -> str:
+        return f"{obj.object_class} · {obj}"
+
+    def cancel_url(self, obj: ObjectClassField) -> str:
+        return reverse("console:object-class-edit", args=[obj.object_class_id]) + "#fields"
+
+    success_url = cancel_url
 
 
 urlpatterns = [
