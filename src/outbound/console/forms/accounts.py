@@ -6,19 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
-from django.db import models
 
 from outbound.accounts.models import Role, User
+from outbound.console.forms.common import model_max
 from outbound.core.permissions import PERMISSIONS
 
 PASSWORD_MAX = 128  # the API's limit (UserSerializer.password); the console accepts no more
-
-
-def _max(model: type[models.Model], name: str) -> int:
-    """The model's limit, so the form and the database never disagree."""
-    field = model._meta.get_field(name)
-    assert isinstance(field, models.CharField | models.EmailField)
-    return int(field.max_length or 0)
 
 
 class UserForm(forms.Form):
@@ -28,17 +21,17 @@ class UserForm(forms.Form):
     """
 
     username = forms.CharField(
-        max_length=_max(User, "username"),
+        max_length=model_max(User, "username"),
         label="Username",
         strip=False,  # the service's validators judge the name as typed
         help_text="Letters, digits and @ . + - _ only.",
     )
-    email = forms.EmailField(required=False, max_length=_max(User, "email"), label="Email")
+    email = forms.EmailField(required=False, max_length=model_max(User, "email"), label="Email")
     first_name = forms.CharField(
-        required=False, max_length=_max(User, "first_name"), label="First name"
+        required=False, max_length=model_max(User, "first_name"), label="First name"
     )
     last_name = forms.CharField(
-        required=False, max_length=_max(User, "last_name"), label="Last name"
+        required=False, max_length=model_max(User, "last_name"), label="Last name"
     )
     is_active = forms.BooleanField(
         required=False,
@@ -117,7 +110,7 @@ class RoleForm(forms.Form):
     there appears here without touching the console.
     """
 
-    name = forms.CharField(max_length=_max(Role, "name"), label="Name")
+    name = forms.CharField(max_length=model_max(Role, "name"), label="Name")
     permissions = forms.MultipleChoiceField(
         required=False,
         label="Permissions",

@@ -10,39 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
-from django.db import models
 
-from outbound.core.validators import CONTROL_MESSAGE, has_control_characters
+from outbound.console.forms.common import CleanCharField, model_max
 from outbound.integrations.models import AuthenticationObject
 from outbound.integrations.providers import PROVIDER_CHOICES, PROVIDERS, Param, Provider
 
 SECRET_SET = "A value is saved; leave empty to keep it."
 SECRET_UNSET = "Not set."
-
-
-def _max(name: str) -> int:
-    """The model's limit, so the form and the database never disagree."""
-    field = AuthenticationObject._meta.get_field(name)
-    assert isinstance(field, models.CharField)
-    return int(field.max_length or 0)
-
-
-class CleanCharField(forms.CharField):
-    """Refuses control characters in the raw value, then trims as any CharField does.
-
-    The API does the same (a trimmed trailing line break would otherwise pass unseen);
-    ``multiline`` text such as a description may hold line breaks and tabs.
-    """
-
-    def __init__(self, *args: Any, multiline: bool = False, **kwargs: Any) -> None:
-        self.multiline = multiline
-        super().__init__(*args, **kwargs)
-
-    def to_python(self, value: Any) -> Any:
-        if isinstance(value, str) and has_control_characters(value, multiline=self.multiline):
-            raise ValidationError(CONTROL_MESSAGE, code="control_characters")
-        return super().to_python(value)
 
 
 class ProviderPickForm(forms.Form):
@@ -90,7 +64,7 @@ class CredentialForm(forms.Form):
     as in the API's request body)."""
 
     name = CleanCharField(
-        max_length=_max("name"),
+        max_length=model_max(AuthenticationObject, "name"),
         label="Name",
         help_text="Shown where the credential is chosen, e.g. in an integration.",
     )

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.db import models
 
+from outbound.console.forms.common import model_max
 from outbound.integrations.models import AuthenticationObject, Integration, ObjectClass
 from outbound.integrations.providers import PROVIDERS
 from outbound.integrations.types import REGISTRY, IntegrationType, TypeField, type_choices
@@ -20,13 +20,6 @@ from outbound.integrations.types import REGISTRY, IntegrationType, TypeField, ty
 SECRET_SAVED = "A value is saved; leave empty to keep it."
 SECRET_MISSING = "No value is saved."
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-
-
-def _max(name: str) -> int:
-    """The model's limit, so the form and the database never disagree."""
-    field = Integration._meta.get_field(name)
-    assert isinstance(field, models.CharField)
-    return int(field.max_length or 0)
 
 
 def type_label(type_id: int) -> str:
@@ -48,7 +41,7 @@ class IntegrationFilterForm(forms.Form):
         required=False, coerce=int, empty_value=None, label="Type", choices=()
     )
     name__icontains = forms.CharField(
-        required=False, max_length=_max("name"), label="Name contains"
+        required=False, max_length=model_max(Integration, "name"), label="Name contains"
     )
     is_enabled = forms.ChoiceField(
         required=False,
@@ -168,16 +161,16 @@ class IntegrationForm(forms.Form):
     """One integration of ``itype``: the common fields, then one field per ``TypeField``."""
 
     name = forms.CharField(
-        max_length=_max("name"),
+        max_length=model_max(Integration, "name"),
         label="Name",
-        help_text=f"Unique, up to {_max('name')} characters.",
+        help_text=f"Unique, up to {model_max(Integration, 'name')} characters.",
     )
     description = forms.CharField(
         required=False,
-        max_length=_max("description"),
+        max_length=model_max(Integration, "description"),
         label="Description",
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text=f"Optional, up to {_max('description')} characters.",
+        help_text=f"Optional, up to {model_max(Integration, 'description')} characters.",
     )
     is_enabled = forms.BooleanField(required=False, label="Enabled")
     authentication_object = forms.ModelChoiceField(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.db import models
 
+from outbound.console.forms.common import model_max
 from outbound.core.validators import split_addresses, validate_address
 from outbound.integrations.models import AuthenticationObject
 from outbound.integrations.providers import MICROSOFT_CLIENT_CREDENTIALS
@@ -16,25 +16,18 @@ from outbound.mail.models import SmtpConfig
 PASSWORD_MAX = 128  # the ALX API's limit; the console accepts no more than the API does
 
 
-def _max(name: str) -> int:
-    """The model's limit, so the form and the database never disagree."""
-    field = SmtpConfig._meta.get_field(name)
-    assert isinstance(field, models.CharField)
-    return int(field.max_length or 0)
-
-
 class SmtpConfigForm(forms.Form):
     """Edits one configuration. An empty password keeps the saved one."""
 
     description = forms.CharField(
         required=False,
-        max_length=_max("description"),
+        max_length=model_max(SmtpConfig, "description"),
         label="Description",
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text=f"Optional, up to {_max('description')} characters.",
+        help_text=f"Optional, up to {model_max(SmtpConfig, 'description')} characters.",
     )
     host = forms.CharField(
-        max_length=_max("host"),
+        max_length=model_max(SmtpConfig, "host"),
         label="Host",
         strip=False,
         help_text="The SMTP server's name or IP address.",
@@ -52,7 +45,7 @@ class SmtpConfigForm(forms.Form):
     )
     username = forms.CharField(
         required=False,
-        max_length=_max("username"),
+        max_length=model_max(SmtpConfig, "username"),
         label="Username",
         strip=False,
         help_text="The account (for Microsoft, the mailbox) to sign in as; leave empty for a "
@@ -74,16 +67,22 @@ class SmtpConfigForm(forms.Form):
     )
     sender_address = forms.CharField(
         required=False,
-        max_length=_max("sender_address"),
+        max_length=model_max(SmtpConfig, "sender_address"),
         label="Sender address",
         strip=False,
         help_text="The From address of the mail sent through this server.",
     )
     sender_name = forms.CharField(
-        required=False, max_length=_max("sender_name"), label="Sender name", strip=False
+        required=False,
+        max_length=model_max(SmtpConfig, "sender_name"),
+        label="Sender name",
+        strip=False,
     )
     reply_to_address = forms.CharField(
-        required=False, max_length=_max("reply_to_address"), label="Reply-To address", strip=False
+        required=False,
+        max_length=model_max(SmtpConfig, "reply_to_address"),
+        label="Reply-To address",
+        strip=False,
     )
     failure_emails = forms.CharField(
         required=False,

@@ -8,15 +8,8 @@ from typing import Any
 from django import forms
 from django.db import models
 
-from outbound.console.forms.credentials import CleanCharField
+from outbound.console.forms.common import CleanCharField, model_max
 from outbound.integrations.models import ObjectClass, ObjectClassField
-
-
-def _max(model: type[models.Model], name: str) -> int:
-    """The model's limit, so the form and the database never disagree."""
-    field = model._meta.get_field(name)
-    assert isinstance(field, models.CharField)
-    return int(field.max_length or 0)
 
 
 class _NamedForm(forms.Form):
@@ -26,9 +19,9 @@ class _NamedForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["name"] = CleanCharField(
-            max_length=_max(self.model, "name"), label="Name", help_text=self.name_help
+            max_length=model_max(self.model, "name"), label="Name", help_text=self.name_help
         )
-        limit = _max(self.model, "description")
+        limit = model_max(self.model, "description")
         self.fields["description"] = CleanCharField(
             required=False,
             multiline=True,
