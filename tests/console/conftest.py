@@ -7,7 +7,9 @@ each page it is asked to; otherwise it saves nothing.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,6 +44,13 @@ def console_client_for() -> Callable[[User], Client]:
         return client
 
     return make
+
+
+def error_for(page: str, name: str) -> str:
+    """The text of the error slot next to field ``name`` (unescaped)."""
+    match = re.search(rf'data-error-for="{name}">(.*?)</p>', page, re.S)
+    assert match, f"no error slot for {name}"
+    return html.unescape(match.group(1))
 
 
 # --- the browser -------------------------------------------------------------------------

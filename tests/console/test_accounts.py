@@ -14,6 +14,7 @@ from outbound.accounts.models import Role, User
 from outbound.core.models import Event
 from outbound.core.permissions import all_permissions
 from tests.conftest import PASSWORD
+from tests.console.conftest import error_for
 
 pytestmark = pytest.mark.django_db
 
@@ -32,13 +33,6 @@ def user_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not None}
-
-
-def error_for(html: str, name: str) -> str:
-    """The text of the error slot next to field ``name``."""
-    marker = f'data-error-for="{name}">'
-    assert marker in html, f"no error slot for {name}"
-    return html.split(marker, 1)[1].split("</p>", 1)[0]
 
 
 @pytest.fixture

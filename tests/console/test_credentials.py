@@ -15,6 +15,7 @@ from outbound.integrations import services
 from outbound.integrations.models import AuthenticationObject
 from outbound.integrations.providers import PROVIDERS, Param, Provider
 from outbound.mail.models import SmtpConfig
+from tests.console.conftest import error_for
 from tests.integrations.factories import (
     IMANAGE_CLIENT_SECRET,
     IMANAGE_PASSWORD,
@@ -61,13 +62,6 @@ def smtp_using(obj: AuthenticationObject) -> SmtpConfig:
         authorization_method="microsoft_client_credentials",
         authentication_object=obj,
     )
-
-
-def error_for(html: str, name: str) -> str:
-    """The text of the error slot next to field ``name``."""
-    marker = f'data-error-for="{name}">'
-    start = html.index(marker) + len(marker)
-    return html[start : html.index("</p>", start)]
 
 
 # --- list ----------------------------------------------------------------------------------

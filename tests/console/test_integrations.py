@@ -23,6 +23,7 @@ from outbound.integrations.models import (
     ObjectClass,
 )
 from outbound.integrations.types import REGISTRY, IntegrationType, TypeField
+from tests.console.conftest import error_for
 from tests.integrations.factories import (
     IMANAGE_CLIENT_SECRET,
     IMANAGE_PASSWORD,
@@ -41,13 +42,6 @@ NEW = "/console/integrations/new/"
 
 def edit_url(integration: Integration) -> str:
     return f"/console/integrations/{integration.pk}/"
-
-
-def error_for(page: str, name: str) -> str:
-    """The text of the error slot next to field ``name``."""
-    match = re.search(rf'data-error-for="{name}">(.*?)</p>', page, re.S)
-    assert match, f"no error slot for {name}"
-    return html.unescape(match.group(1))
 
 
 def names_in(page: str) -> list[str]:
