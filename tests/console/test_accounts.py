@@ -222,7 +222,7 @@ def test_role_list_shows_user_count_and_a_permission_summary(
     services.role_create(name="Viewers", permissions=["users.list", "users.view"], actor=admin_user)
     html = console_client.get(ROLES).content.decode()
     assert 'data-label="Users">2<' in html
-    assert "Outbound mail setup: view" in html  # one of two: named
+    assert "Outbound mail: view" in html  # one of two: named
     assert "Users: list, view" in html
     assert "Integrations: all" in html
 
@@ -234,7 +234,7 @@ def test_role_form_has_one_fieldset_per_resource_generated_from_permissions(
     for name in all_permissions():
         assert f'value="{name}"' in html
     assert html.count('class="perm-group"') == 7
-    assert "<legend>Outbound mail setup</legend>" in html
+    assert "<legend>Outbound mail</legend>" in html
 
 
 def test_role_permissions_round_trip(console_client: Client, admin_user: User) -> None:

@@ -99,8 +99,12 @@ class PermissionGroup:
     boxes: list[PermissionBox]
 
 
+# Where the console's menu names a resource differently from its permission key.
+RESOURCE_LABELS = {"outbound_mail_setup": "Outbound mail", "authentication_objects": "Credentials"}
+
+
 def resource_label(resource: str) -> str:
-    return resource.replace("_", " ").capitalize()
+    return RESOURCE_LABELS.get(resource) or resource.replace("_", " ").capitalize()
 
 
 class RoleForm(forms.Form):
