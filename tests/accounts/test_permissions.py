@@ -32,7 +32,7 @@ def _target(resource: str) -> int:
 def _body(resource: str) -> dict[str, Any]:
     n = next(_names)
     if resource == "roles":
-        return {"name": f"new-role-{n}", "permissions": ["users.list"]}
+        return {"name": f"new-role-{n}", "permissions": []}
     return {"username": f"new{n}", "password": "new-user-passphrase", "email": ""}
 
 

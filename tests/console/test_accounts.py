@@ -390,3 +390,20 @@ def test_a_lost_race_on_a_unique_name_is_a_400_not_a_500(
     assert r.status_code == 400
     assert "already exists" in error_for(r.content.decode(), "name")
     assert User.objects.count() == 1 and Role.objects.count() == 1
+
+
+def test_nobody_grants_more_than_they_hold(
+    make_user: Callable[..., User], console_client_for: Callable[[User], Client]
+) -> None:
+    author = console_client_for(make_user("roles.create", "users.list", "users.create"))
+    r = author.post(ROLES + "new/", {"name": "Wide", "permissions": ["users.list", "users.delete"]})
+    assert r.status_code == 400
+    assert 'You cannot grant "users.delete": you do not hold it.' in error_for(
+        r.content.decode(), "permissions"
+    )
+    assert not Role.objects.filter(name="Wide").exists()
+    wide = Role.objects.create(name="Wide", permissions=["users.delete"])
+    r = author.post(USERS + "new/", user_body(roles=[wide.pk]))
+    assert r.status_code == 400
+    assert "it has permissions you do not hold" in error_for(r.content.decode(), "roles")
+    assert not User.objects.filter(username="carol").exists()

@@ -34,9 +34,44 @@ def validate_permission_names(names: Iterable[str]) -> list[str]:
     return names
 
 
+def _below_superuser(actor: Any) -> bool:
+    """A signed-in actor that is not a superuser (system calls pass ``None``)."""
+    return getattr(actor, "pk", None) is not None and not getattr(actor, "is_superuser", False)
+
+
+def _check_grant(actor: Any, permissions: Iterable[str]) -> None:
+    """Nobody hands out a permission they do not hold (no escalation through roles)."""
+    if not _below_superuser(actor):
+        return
+    missing = sorted(set(permissions) - user_permissions(actor))
+    if missing:
+        raise ValidationError(
+            {"permissions": [f'You cannot grant "{n}": you do not hold it.' for n in missing]}
+        )
+
+
+def _check_roles_grant(actor: Any, roles: Iterable[Role]) -> None:
+    """Nobody gives a user a role with a permission they do not hold themselves."""
+    if not _below_superuser(actor):
+        return
+    held = user_permissions(actor)
+    refused = sorted(r.name for r in roles if not set(r.permissions) <= held)
+    if refused:
+        raise ValidationError(
+            {
+                "roles": [
+                    f'You cannot give the role "{n}": it has permissions you do not hold.'
+                    for n in refused
+                ]
+            }
+        )
+
+
 @transaction.atomic
 def role_create(*, name: str, permissions: Iterable[str], actor: Any) -> Role:
-    role = Role(name=name, permissions=validate_permission_names(permissions))
+    permissions = validate_permission_names(permissions)
+    _check_grant(actor, permissions)
+    role = Role(name=name, permissions=permissions)
     role.full_clean()
     role.save()
     record_event(
@@ -54,6 +89,7 @@ def role_update(*, role: Role, data: dict[str, Any], actor: Any) -> Role:
     changed = []
     if "permissions" in data:
         data = {**data, "permissions": validate_permission_names(data["permissions"])}
+        _check_grant(actor, set(data["permissions"]) - set(role.permissions))
     for field in ROLE_FIELDS:
         if field in data and getattr(role, field) != data[field]:
             setattr(role, field, data[field])
@@ -99,11 +135,13 @@ def user_create(
     user = User(
         username=username, email=email, is_superuser=is_superuser, is_staff=is_superuser, **extra
     )
+    roles = list(roles)
+    _check_roles_grant(actor, roles)
     _check_password(password, user)
     user.set_password(password)
     user.full_clean()
     user.save()
-    user.roles.set(list(roles))
+    user.roles.set(roles)
     record_event(
         resource_type="user",
         resource_id=user.pk,
@@ -123,6 +161,9 @@ def _guard_superuser(user: User, actor: Any) -> None:
 @transaction.atomic
 def user_update(*, user: User, data: dict[str, Any], actor: Any) -> User:
     _guard_superuser(user, actor)
+    current_roles = set(user.roles.values_list("pk", flat=True))
+    if "roles" in data:
+        _check_roles_grant(actor, [r for r in data["roles"] if r.pk not in current_roles])
     changed = [f for f in USER_FIELDS if f in data and getattr(user, f) != data[f]]
     for field in changed:
         setattr(user, field, data[field])
@@ -134,7 +175,7 @@ def user_update(*, user: User, data: dict[str, Any], actor: Any) -> User:
     user.save()
     if "roles" in data:
         new = {r.pk for r in data["roles"]}
-        if new != set(user.roles.values_list("pk", flat=True)):
+        if new != current_roles:
             user.roles.set(list(data["roles"]))
             changed.append("roles")
     if changed:
