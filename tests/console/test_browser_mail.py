@@ -156,3 +156,38 @@ def test_steps_appear_while_the_test_is_still_running(console: Console, admin_us
         expect(report.locator("li.step").filter(has_text="Send the test mail")).to_have_count(0)
         expect(report.locator("[data-result]")).to_have_attribute("data-result", "ok")
         expect(report.locator("li.step").filter(has_text="Send the test mail")).to_have_count(1)
+
+
+def test_duplicate_activate_with_the_keyboard_and_delete_with_confirmation(
+    console: Console, admin_user: Any
+) -> None:
+    page = console.page
+    original = services.smtp_config_create(
+        data={"host": "relay.example.com", "port": 25, "security": "none", "description": "Relay"},
+        actor=None,
+    )
+    console.sign_in("admin")
+    console.goto("/console/mail/")
+    page.get_by_role("link", name="Duplicate").click()
+    expect(page.get_by_label("Host")).to_have_value("relay.example.com")
+    expect(page.get_by_label("Description")).to_have_value("Copy of Relay")
+    page.get_by_label("Port").fill("2525")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("tbody tr")).to_have_count(2)
+
+    # Activate the copy with the keyboard alone.
+    copy = page.locator("tbody tr").filter(has_text="relay.example.com:2525")
+    copy.get_by_role("button", name="Activate").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("is now the active configuration")
+    assert SmtpConfig.objects.get(is_active=True).port == 2525
+
+    # Delete asks first; Cancel keeps it, Delete removes it.
+    page.locator("tbody tr").filter(has_text="Inactive").get_by_role("link", name="Delete").click()
+    expect(page.get_by_role("heading")).to_contain_text("Delete SMTP configuration")
+    page.get_by_role("link", name="Cancel").click()
+    assert SmtpConfig.objects.filter(pk=original.pk).exists()
+    page.locator("tbody tr").filter(has_text="Inactive").get_by_role("link", name="Delete").click()
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("status")).to_contain_text("deleted")
+    assert not SmtpConfig.objects.filter(pk=original.pk).exists()
