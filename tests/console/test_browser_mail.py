@@ -77,6 +77,7 @@ def test_validation_error_shown_next_to_the_field(console: Console, admin_user: 
     page.get_by_role("button", name="Save", exact=True).click()
     sender = page.get_by_label("Sender address")
     expect(sender).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Host")).to_be_focused()  # the first field in error
     error_id = sender.get_attribute("aria-describedby").split()[-1]
     expect(page.locator(f"#{error_id}")).to_contain_text("Enter a valid email address.")
     console.shot("mail-form-error")

@@ -140,6 +140,9 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     toggleSections(document);
+    /* After a refused save, start where the first error is. */
+    var invalid = document.querySelector("main [aria-invalid=true]");
+    if (invalid) invalid.focus();
     document.addEventListener("change", function () { toggleSections(document); });
     document.querySelectorAll("button[data-live-test]").forEach(function (button) {
       button.addEventListener("click", function (event) {
