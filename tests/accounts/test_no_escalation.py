@@ -24,7 +24,9 @@ def test_a_role_cannot_grant_what_its_author_lacks(make_user: Callable[..., User
         format="json",
     )
     assert r.status_code == 400
-    assert r.data == {"permissions": ['You cannot grant "users.delete": you do not hold it.']}
+    assert r.data == {
+        "permissions": ['You cannot grant a permission you do not hold: "users.delete".']
+    }
     assert not Role.objects.filter(name="Everything").exists()
 
     ok = client.post(

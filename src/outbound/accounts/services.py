@@ -43,11 +43,14 @@ def _check_grant(actor: Any, permissions: Iterable[str]) -> None:
     """Nobody hands out a permission they do not hold (no escalation through roles)."""
     if not _below_superuser(actor):
         return
-    missing = sorted(set(permissions) - user_permissions(actor))
-    if missing:
-        raise ValidationError(
-            {"permissions": [f'You cannot grant "{n}": you do not hold it.' for n in missing]}
-        )
+    _refuse_ungranted(sorted(set(permissions) - user_permissions(actor)))
+
+
+def _refuse_ungranted(missing: Iterable[str]) -> None:
+    """The 400 for permissions someone tried to hand out without holding them."""
+    messages = [f'You cannot grant a permission you do not hold: "{n}".' for n in missing]
+    if messages:
+        raise ValidationError({"permissions": messages})
 
 
 def _check_roles_grant(actor: Any, roles: Iterable[Role]) -> None:
@@ -244,15 +247,7 @@ def api_key_create(
     held = user_permissions(owner)
     if actor is not None and getattr(actor, "pk", None) != owner.pk:
         held &= user_permissions(actor)
-    missing = [n for n in names if n not in held]
-    if missing:
-        raise ValidationError(
-            {
-                "permissions": [
-                    f'You cannot grant a permission you do not hold: "{n}".' for n in missing
-                ]
-            }
-        )
+    _refuse_ungranted(n for n in names if n not in held)
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": ["The expiry must be in the future."]})
     prefix = _unused_prefix()
