@@ -3,6 +3,7 @@ next to the fields, and controls hidden (and requests refused) without permissio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -407,3 +408,20 @@ def test_nobody_grants_more_than_they_hold(
     assert r.status_code == 400
     assert "it has permissions you do not hold" in error_for(r.content.decode(), "roles")
     assert not User.objects.filter(username="carol").exists()
+
+
+def test_permissions_one_does_not_hold_are_shown_locked_and_kept(
+    make_user: Callable[..., User], console_client_for: Callable[[User], Client]
+) -> None:
+    role = Role.objects.create(name="Ops", permissions=["users.delete"])
+    editor = console_client_for(make_user("roles.view", "roles.edit", "users.list"))
+    page = editor.get(f"{ROLES}{role.pk}/").content.decode()
+    locked = re.search(r'<input[^>]*value="users\.delete"[^>]*>', page)
+    assert locked and "checked" in locked.group(0) and "disabled" in locked.group(0)
+    free = re.search(r'<input[^>]*value="users\.list"[^>]*>', page)
+    assert free and "disabled" not in free.group(0)
+    # A disabled box is not submitted: the role keeps it all the same.
+    r = editor.post(f"{ROLES}{role.pk}/", {"name": "Ops", "permissions": ["users.list"]})
+    assert r.status_code == 302
+    role.refresh_from_db()
+    assert sorted(role.permissions) == ["users.delete", "users.list"]

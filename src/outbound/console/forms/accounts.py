@@ -90,6 +90,7 @@ class PermissionBox:
     name: str  # "users.list"
     action: str  # "list"
     checked: bool
+    locked: bool = False  # the editor does not hold it: shown, but they cannot change it
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,9 @@ class RoleForm(forms.Form):
     """A role's name and its permissions, one group of checkboxes per resource.
 
     The groups come from :data:`outbound.core.permissions.PERMISSIONS`, so a permission added
-    there appears here without touching the console.
+    there appears here without touching the console. ``grantable`` is what the editor may hand
+    out (the permissions they hold; ``None``: everything, for a superuser): other boxes are
+    shown disabled, and a role keeps those it already has.
     """
 
     name = forms.CharField(max_length=model_max(Role, "name"), label="Name")
@@ -124,16 +127,32 @@ class RoleForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
 
-    def __init__(self, *args: Any, instance: Role | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        instance: Role | None = None,
+        grantable: frozenset[str] | None = None,
+        **kwargs: Any,
+    ):
         self.instance = instance
+        self.grantable = grantable
         if instance is not None and "initial" not in kwargs:
             kwargs["initial"] = {"name": instance.name, "permissions": list(instance.permissions)}
         super().__init__(*args, **kwargs)
 
+    def _locked(self, name: str) -> bool:
+        return self.grantable is not None and name not in self.grantable
+
+    def _with_locked(self, names: set[str]) -> set[str]:
+        """``names`` plus the role's own permissions the editor may not touch (their boxes are
+        disabled, so never submitted). A forged locked name stays in: the service refuses it."""
+        kept = set(self.instance.permissions) if self.instance is not None else set()
+        return names | {n for n in kept if self._locked(n)}
+
     def selected(self) -> set[str]:
         """The permission names ticked now: the submitted ones, else the role's own."""
         value = self["permissions"].value() or []
-        return {str(v) for v in value}
+        return self._with_locked({str(v) for v in value})
 
     def permission_groups(self) -> list[PermissionGroup]:
         chosen = self.selected()
@@ -142,14 +161,20 @@ class RoleForm(forms.Form):
                 resource=res,
                 label=resource_label(res),
                 boxes=[
-                    PermissionBox(f"{res}.{act}", act, f"{res}.{act}" in chosen) for act in acts
+                    PermissionBox(
+                        f"{res}.{act}",
+                        act,
+                        f"{res}.{act}" in chosen,
+                        self._locked(f"{res}.{act}"),
+                    )
+                    for act in acts
                 ],
             )
             for res, acts in PERMISSIONS.items()
         ]
 
     def core_data(self) -> dict[str, Any]:
-        chosen = set(self.cleaned_data["permissions"])
+        chosen = self._with_locked(set(self.cleaned_data["permissions"]))
         if self.instance is not None and set(self.instance.permissions) == chosen:
             # The same boxes in the role's own order: the service sees (and records) no change.
             permissions = list(self.instance.permissions)

@@ -31,7 +31,7 @@ from outbound.console.views.base import (
     plural,
 )
 from outbound.core.errors import ServiceError
-from outbound.core.permissions import has_permission
+from outbound.core.permissions import has_permission, user_permissions
 
 SUPERUSER_ONLY = "Only a superuser can change or delete a superuser."
 # The services check uniqueness before saving; this covers two requests racing past that.
@@ -229,6 +229,11 @@ def _role_page(
     )
 
 
+def grantable(request: HttpRequest) -> frozenset[str] | None:
+    """What the signed-in user may hand out: what they hold (everything, for a superuser)."""
+    return None if request.user.is_superuser else user_permissions(request.user)
+
+
 def _role_errors(form: RoleForm, exc: Exception) -> None:
     if isinstance(exc, IntegrityError):
         form.add_error("name", TAKEN_ROLE)
@@ -240,10 +245,10 @@ class RoleCreateView(ConsoleView):
     required = {"GET": "roles.create", "POST": "roles.create"}
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return _role_page(request, RoleForm(), role=None)
+        return _role_page(request, RoleForm(grantable=grantable(request)), role=None)
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        form = RoleForm(request.POST)
+        form = RoleForm(request.POST, grantable=grantable(request))
         if form.is_valid():
             try:
                 role = services.role_create(**form.core_data(), actor=request.user)
@@ -262,11 +267,12 @@ class RoleEditView(ConsoleView):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         role = get_object_or_404(Role, pk=pk)
-        return _role_page(request, RoleForm(instance=role), role=role)
+        form = RoleForm(instance=role, grantable=grantable(request))
+        return _role_page(request, form, role=role)
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         role = get_object_or_404(Role, pk=pk)
-        form = RoleForm(request.POST, instance=role)
+        form = RoleForm(request.POST, instance=role, grantable=grantable(request))
         if form.is_valid():
             try:
                 role = services.role_update(role=role, data=form.core_data(), actor=request.user)
