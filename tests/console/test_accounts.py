@@ -425,3 +425,21 @@ def test_permissions_one_does_not_hold_are_shown_locked_and_kept(
     assert r.status_code == 302
     role.refresh_from_db()
     assert sorted(role.permissions) == ["users.delete", "users.list"]
+
+
+def test_roles_one_could_not_give_are_shown_locked_and_kept(
+    make_user: Callable[..., User], console_client_for: Callable[[User], Client]
+) -> None:
+    wide = Role.objects.create(name="Wide", permissions=["users.delete"])
+    narrow = Role.objects.create(name="Narrow", permissions=["users.list"])
+    user = services.user_create(username="dora", password=PASSWORD)
+    user.roles.add(wide)
+    editor = console_client_for(make_user("users.view", "users.edit", "users.list"))
+    page = editor.get(f"{USERS}{user.pk}/").content.decode()
+    box = re.search(rf'<input[^>]*value="{wide.pk}"[^>]*>', page)
+    assert box and "disabled" in box.group(0) and "checked" in box.group(0)
+    r = editor.post(
+        f"{USERS}{user.pk}/", user_body(username="dora", password="", roles=[narrow.pk])
+    )
+    assert r.status_code == 302
+    assert set(user.roles.values_list("name", flat=True)) == {"Wide", "Narrow"}

@@ -14,6 +14,18 @@ from outbound.core.permissions import PERMISSIONS
 PASSWORD_MAX = 128  # the API's limit (UserSerializer.password); the console accepts no more
 
 
+class LockableCheckboxes(forms.CheckboxSelectMultiple):
+    """Checkboxes of which some (``locked``, by value) are shown disabled."""
+
+    locked: frozenset[str] = frozenset()
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(*args, **kwargs)
+        if str(option["value"]) in self.locked:
+            option["attrs"]["disabled"] = True
+        return option
+
+
 class UserForm(forms.Form):
     """Creates or edits one user. The password is required on create; on edit, empty keeps it.
 
@@ -43,7 +55,7 @@ class UserForm(forms.Form):
         queryset=Role.objects.none(),
         required=False,
         label="Roles",
-        widget=forms.CheckboxSelectMultiple,
+        widget=LockableCheckboxes,
         help_text="The user holds every permission of every role ticked here.",
     )
     password = forms.CharField(
@@ -53,7 +65,15 @@ class UserForm(forms.Form):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
 
-    def __init__(self, *args: Any, instance: User | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        instance: User | None = None,
+        grantable: frozenset[str] | None = None,
+        **kwargs: Any,
+    ):
+        """``grantable``: the permissions the editor holds (``None``: a superuser). Roles with
+        more are shown disabled, and a user keeps such roles they already have."""
         self.instance = instance
         if instance is not None and "initial" not in kwargs:
             kwargs["initial"] = {
@@ -68,6 +88,15 @@ class UserForm(forms.Form):
         roles = self.fields["roles"]
         assert isinstance(roles, forms.ModelMultipleChoiceField)
         roles.queryset = Role.objects.order_by("name")
+        self.locked_roles: set[int] = set()
+        if grantable is not None:
+            self.locked_roles = {
+                r.pk for r in roles.queryset if not set(r.permissions) <= grantable
+            }
+            assert isinstance(roles.widget, LockableCheckboxes)
+            roles.widget.locked = frozenset(str(pk) for pk in self.locked_roles)
+            if self.locked_roles:
+                roles.help_text += " Greyed-out roles have permissions you do not hold."
         password = self.fields["password"]
         if instance is None:
             password.help_text = "At least 8 characters, not a common password."
@@ -80,6 +109,14 @@ class UserForm(forms.Form):
         """The cleaned input in the services' names; an empty password is left out (kept)."""
         data = dict(self.cleaned_data)
         data["roles"] = list(data.get("roles") or [])
+        if self.instance is not None and self.locked_roles:
+            # Disabled boxes are not submitted: the user keeps the roles the editor cannot give.
+            chosen = {r.pk for r in data["roles"]}
+            data["roles"] += [
+                r
+                for r in self.instance.roles.all()
+                if r.pk in self.locked_roles and r.pk not in chosen
+            ]
         if not data.get("password"):
             data.pop("password", None)
         return data

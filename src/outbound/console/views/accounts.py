@@ -46,6 +46,11 @@ USER_SORTS = [("Username", "username"), ("Email", "email"), ("Last sign-in", "la
 ROLE_SORTS = [("Name", "name"), ("Users", "users")]
 
 
+def grantable(request: HttpRequest) -> frozenset[str] | None:
+    """What the signed-in user may hand out: what they hold (everything, for a superuser)."""
+    return None if request.user.is_superuser else user_permissions(request.user)
+
+
 def _superuser_locked(request: HttpRequest, user: User) -> bool:
     """Whether ``user`` is a superuser the signed-in user may not change (the service's rule)."""
     return user.is_superuser and not request.user.is_superuser
@@ -109,10 +114,10 @@ class UserCreateView(ConsoleView):
     required = {"GET": "users.create", "POST": "users.create"}
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return _user_page(request, UserForm(), user=None)
+        return _user_page(request, UserForm(grantable=grantable(request)), user=None)
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        form = UserForm(request.POST)
+        form = UserForm(request.POST, grantable=grantable(request))
         status = 400
         if form.is_valid():
             data = form.core_data()
@@ -138,11 +143,11 @@ class UserEditView(ConsoleView):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         user = get_object_or_404(User, pk=pk)
-        return _user_page(request, UserForm(instance=user), user=user)
+        return _user_page(request, UserForm(instance=user, grantable=grantable(request)), user=user)
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         user = get_object_or_404(User, pk=pk)
-        form = UserForm(request.POST, instance=user)
+        form = UserForm(request.POST, instance=user, grantable=grantable(request))
         status = 400
         if form.is_valid():
             try:
@@ -227,11 +232,6 @@ def _role_page(
         },
         status=status,
     )
-
-
-def grantable(request: HttpRequest) -> frozenset[str] | None:
-    """What the signed-in user may hand out: what they hold (everything, for a superuser)."""
-    return None if request.user.is_superuser else user_permissions(request.user)
 
 
 def _role_errors(form: RoleForm, exc: Exception) -> None:
