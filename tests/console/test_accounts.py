@@ -280,7 +280,7 @@ def test_role_errors_inline_and_no_row(console_client: Client, mailers: Role) ->
     assert 'value="users.list" id="perm-users-list" checked' in html  # the input is kept
     r = console_client.post(ROLES + "new/", {"name": "X", "permissions": ["users.fly"]})
     assert r.status_code == 400
-    assert "not one of the available choices" in error_for(r.content.decode(), "permissions")
+    assert error_for(r.content.decode(), "permissions") == '"users.fly" is not a known permission.'
     r = console_client.post(ROLES + "new/", {"name": "", "permissions": []})
     assert "This field is required." in error_for(r.content.decode(), "name")
     assert Role.objects.count() == 1

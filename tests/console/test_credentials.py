@@ -120,7 +120,7 @@ def test_new_asks_for_the_provider_first(console_client: Client) -> None:
 
     bad = console_client.get(NEW, {"provider": "nope"})
     assert bad.status_code == 400
-    assert "Select a valid choice." in error_for(bad.content.decode(), "provider")
+    assert error_for(bad.content.decode(), "provider") == "nope is not a valid choice."
 
 
 def test_form_is_generated_from_the_provider_params(console_client: Client) -> None:
@@ -188,8 +188,8 @@ def test_secrets_never_appear_in_pages(console_client: Client) -> None:
     [
         ({"tenant_id": ""}, "tenant_id", "This field is required."),
         ({"client_secret": ""}, "client_secret", "This field is required."),
-        ({"name": "x" * 101}, "name", "Ensure this value has at most 100 characters"),
-        ({"tenant_id": "t" * 101}, "tenant_id", "Ensure this value has at most 100 characters"),
+        ({"name": "x" * 101}, "name", "Ensure this field has no more than 100 characters."),
+        ({"tenant_id": "t" * 101}, "tenant_id", "no more than 100 characters."),
         ({"authority_url": "http://login.example.com"}, "authority_url", "Enter a valid URL."),
         ({"name": "Office\n365"}, "name", "may not contain control characters"),
         ({"client_id": "abc\r\n"}, "client_id", "may not contain control characters"),

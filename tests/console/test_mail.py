@@ -14,6 +14,7 @@ from outbound.core.models import Event
 from outbound.mail import services
 from outbound.mail.models import SmtpConfig
 from tests.conftest import PASSWORD
+from tests.console.conftest import error_for
 from tests.support.smtp import smtp_server
 
 pytestmark = pytest.mark.django_db
@@ -357,3 +358,23 @@ def test_edit_and_activate_together(console_client: Client) -> None:
         Event.objects.filter(resource_id=str(second.pk)).values_list("action", flat=True)
     )
     assert actions[-2:] == ["updated", "activated"]
+
+
+@pytest.mark.parametrize(
+    ("field", "api_field", "value"),
+    [
+        ("port", "port", "abc"),
+        ("port", "port", "70000"),
+        ("sender_address", "from_email", "not-an-address"),
+        ("authorization_method", "authorization_method", "carrier-pigeon"),
+    ],
+)
+def test_errors_read_as_the_apis(
+    console_client: Client, admin_client: Any, field: str, api_field: str, value: str
+) -> None:
+    api = admin_client.patch(
+        "/api/administration/smtp-settings/", {api_field: value}, format="json"
+    )
+    page = console_client.post("/console/mail/new/", {**FORM, field: value})
+    assert api.status_code == page.status_code == 400
+    assert error_for(page.content.decode(), field) == " ".join(api.data[api_field])

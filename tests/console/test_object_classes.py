@@ -80,7 +80,7 @@ def test_create_opens_the_class_page_and_records_the_event(console_client: Clien
     ("name", "message"),
     [
         ("", "This field is required."),
-        ("x" * 101, "Ensure this value has at most 100 characters"),
+        ("x" * 101, "Ensure this field has no more than 100 characters."),
         ("Mat\nter", "may not contain control characters"),
     ],
 )
@@ -191,7 +191,7 @@ def test_edit_field(console_client: Client, admin_user: User) -> None:
 
     too_long = console_client.post(url, {"name": "n" * 101})
     assert too_long.status_code == 400
-    assert "at most 100 characters" in error_for(too_long.content.decode(), "name")
+    assert "no more than 100 characters" in error_for(too_long.content.decode(), "name")
 
     assert console_client.post(url, {"name": "Number", "description": "Key"}).status_code == 302
     field.refresh_from_db()

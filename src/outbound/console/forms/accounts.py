@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 
 from outbound.accounts.models import Role, User
-from outbound.console.forms.common import model_max
+from outbound.console.forms.common import ConsoleForm, model_max
 from outbound.core.permissions import PERMISSIONS
 
 PASSWORD_MAX = 128  # the API's limit (UserSerializer.password); the console accepts no more
@@ -26,7 +26,7 @@ class LockableCheckboxes(forms.CheckboxSelectMultiple):
         return option
 
 
-class UserForm(forms.Form):
+class UserForm(ConsoleForm):
     """Creates or edits one user. The password is required on create; on edit, empty keeps it.
 
     ``is_superuser`` is not offered: the API does not let anyone set it either.
@@ -145,7 +145,7 @@ def resource_label(resource: str) -> str:
     return RESOURCE_LABELS.get(resource) or resource.replace("_", " ").capitalize()
 
 
-class RoleForm(forms.Form):
+class RoleForm(ConsoleForm):
     """A role's name and its permissions, one group of checkboxes per resource.
 
     The groups come from :data:`outbound.core.permissions.PERMISSIONS`, so a permission added
@@ -162,6 +162,8 @@ class RoleForm(forms.Form):
             (f"{res}.{act}", f"{res}.{act}") for res, acts in PERMISSIONS.items() for act in acts
         ],
         widget=forms.CheckboxSelectMultiple,
+        # The service's words for an unknown name (validate_permission_names).
+        error_messages={"invalid_choice": '"%(value)s" is not a known permission.'},
     )
 
     def __init__(

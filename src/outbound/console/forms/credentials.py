@@ -11,7 +11,7 @@ from typing import Any
 
 from django import forms
 
-from outbound.console.forms.common import CleanCharField, model_max
+from outbound.console.forms.common import CleanCharField, ConsoleForm, model_max
 from outbound.integrations.models import AuthenticationObject
 from outbound.integrations.providers import PROVIDER_CHOICES, PROVIDERS, Param, Provider
 
@@ -19,7 +19,7 @@ SECRET_SET = "A value is saved; leave empty to keep it."
 SECRET_UNSET = "Not set."
 
 
-class ProviderPickForm(forms.Form):
+class ProviderPickForm(ConsoleForm):
     """The first step of a new credential: which kind it is (sent as ``?provider=``)."""
 
     provider = forms.ChoiceField(
@@ -59,7 +59,7 @@ def _param_field(param: Param, *, has_secret: bool, creating: bool) -> forms.Fie
     )
 
 
-class CredentialForm(forms.Form):
+class CredentialForm(ConsoleForm):
     """A credential's name and its provider's parameters (field names = parameter names,
     as in the API's request body)."""
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from django import forms
 
-from outbound.console.forms.common import model_max
+from outbound.console.forms.common import ConsoleForm, model_max
 from outbound.integrations.models import AuthenticationObject, Integration, ObjectClass
 from outbound.integrations.providers import PROVIDERS
 from outbound.integrations.types import REGISTRY, IntegrationType, TypeField, type_choices
@@ -30,7 +30,7 @@ def type_label(type_id: int) -> str:
 # --- the list's filters ----------------------------------------------------------------------
 
 
-class IntegrationFilterForm(forms.Form):
+class IntegrationFilterForm(ConsoleForm):
     """The list's filters, named as the API's ``IntegrationFilterSet`` parameters.
 
     The view hands :meth:`filter_params` to that FilterSet, so the console filters exactly as
@@ -157,7 +157,7 @@ def _type_field(f: TypeField, *, has_secret: bool) -> forms.Field:
     )
 
 
-class IntegrationForm(forms.Form):
+class IntegrationForm(ConsoleForm):
     """One integration of ``itype``: the common fields, then one field per ``TypeField``."""
 
     name = forms.CharField(

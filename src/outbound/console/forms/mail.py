@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from outbound.console.forms.common import model_max
+from outbound.console.forms.common import ConsoleForm, model_max
 from outbound.core.validators import split_addresses, validate_address
 from outbound.integrations.models import AuthenticationObject
 from outbound.integrations.providers import MICROSOFT_CLIENT_CREDENTIALS
@@ -16,7 +16,7 @@ from outbound.mail.models import SmtpConfig
 PASSWORD_MAX = 128  # the ALX API's limit; the console accepts no more than the API does
 
 
-class SmtpConfigForm(forms.Form):
+class SmtpConfigForm(ConsoleForm):
     """Edits one configuration. An empty password keeps the saved one."""
 
     description = forms.CharField(
@@ -147,7 +147,7 @@ def initial_from(config: SmtpConfig) -> dict[str, Any]:
     }
 
 
-class TestAddressForm(forms.Form):
+class TestAddressForm(ConsoleForm):
     receiver = forms.CharField(
         required=False,
         max_length=254,

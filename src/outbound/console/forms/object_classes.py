@@ -8,11 +8,11 @@ from typing import Any
 from django import forms
 from django.db import models
 
-from outbound.console.forms.common import CleanCharField, model_max
+from outbound.console.forms.common import CleanCharField, ConsoleForm, model_max
 from outbound.integrations.models import ObjectClass, ObjectClassField
 
 
-class _NamedForm(forms.Form):
+class _NamedForm(ConsoleForm):
     model: type[models.Model]
     name_help = ""
 
