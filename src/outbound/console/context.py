@@ -17,6 +17,7 @@ MENU = (
     ("Credentials", "console:credential-list", "authentication_objects.list"),
     ("Object classes", "console:object-class-list", "object_classes.list"),
     ("History", "console:history", None),
+    ("API keys", "console:api-key-list", None),
     ("Users", "console:user-list", "users.list"),
     ("Roles", "console:role-list", "roles.list"),
 )

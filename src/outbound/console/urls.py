@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from outbound.console.views import (
     accounts,
+    api_keys,
     auth,
     credentials,
     history,
@@ -25,5 +26,6 @@ urlpatterns = [
     path("credentials/", include(credentials.urlpatterns)),
     path("object-classes/", include(object_classes.urlpatterns)),
     path("history/", include(history.urlpatterns)),
+    path("api-keys/", include(api_keys.urlpatterns)),
     path("", include(accounts.urlpatterns)),  # users/ and roles/
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +146,28 @@ def resource_label(resource: str) -> str:
     return RESOURCE_LABELS.get(resource) or resource.replace("_", " ").capitalize()
 
 
+def permission_groups(
+    chosen: set[str],
+    *,
+    offered: frozenset[str] | None = None,
+    locked: Callable[[str], bool] = lambda name: False,
+) -> list[PermissionGroup]:
+    """One group of checkboxes per resource, in PERMISSIONS' order (``console/
+    _permission_groups.html`` renders them). ``offered`` limits the boxes (``None``: all);
+    groups left empty are dropped."""
+    groups = []
+    for res, acts in PERMISSIONS.items():
+        names = [(f"{res}.{act}", act) for act in acts]
+        boxes = [
+            PermissionBox(name, act, name in chosen, locked(name))
+            for name, act in names
+            if offered is None or name in offered
+        ]
+        if boxes:
+            groups.append(PermissionGroup(resource=res, label=resource_label(res), boxes=boxes))
+    return groups
+
+
 class RoleForm(ConsoleForm):
     """A role's name and its permissions, one group of checkboxes per resource.
 
@@ -194,23 +217,7 @@ class RoleForm(ConsoleForm):
         return self._with_locked({str(v) for v in value})
 
     def permission_groups(self) -> list[PermissionGroup]:
-        chosen = self.selected()
-        return [
-            PermissionGroup(
-                resource=res,
-                label=resource_label(res),
-                boxes=[
-                    PermissionBox(
-                        f"{res}.{act}",
-                        act,
-                        f"{res}.{act}" in chosen,
-                        self._locked(f"{res}.{act}"),
-                    )
-                    for act in acts
-                ],
-            )
-            for res, acts in PERMISSIONS.items()
-        ]
+        return permission_groups(self.selected(), locked=self._locked)
 
     def core_data(self) -> dict[str, Any]:
         chosen = self._with_locked(set(self.cleaned_data["permissions"]))

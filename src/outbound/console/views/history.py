@@ -5,8 +5,9 @@ Events hold field names only, never values, so nothing secret can show here.
 Who sees which events (the issue does not say; decided here, in :data:`KINDS`): an event is
 shown to a user who may see the list of its resource — the permission that shows the
 resource's names elsewhere in the console — so History never reveals more than the other
-pages do. API keys have no console page; their events are shown to holders of
-``users.list`` (who manage the keys' owners) and, to everyone, the events of their own keys.
+pages do. API keys are listed only to their owners (and superusers); their events are shown
+to holders of ``users.list`` (who manage the keys' owners) and, to everyone, the events of
+their own keys. API-key events are not linked: the keys page shows one's own keys only.
 A superuser sees every event, including resource types this module does not know yet.
 """
 
