@@ -95,12 +95,14 @@ class Console:
         """The page's width: more than the viewport means horizontal scrolling."""
         return int(self.page.evaluate("document.documentElement.scrollWidth"))
 
-    def shot(self, name: str) -> None:
-        """Save a full-page screenshot under $OUTBOUND_SCREENSHOTS (``make screenshots``)."""
+    def shot(self, name: str, *, mask: list[Any] | None = None) -> None:
+        """Save a full-page screenshot under $OUTBOUND_SCREENSHOTS (``make screenshots``);
+        ``mask``: locators painted over (e.g. a key that must not land in the repository)."""
         folder = os.environ.get("OUTBOUND_SCREENSHOTS")
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+            path = str(Path(folder) / f"{name}.png")
+            self.page.screenshot(path=path, full_page=True, mask=mask or [])
 
 
 @pytest.fixture
