@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from outbound.accounts.models import Role, User
 from outbound.core.permissions import user_permissions
-from tests.conftest import client_for
+from tests.conftest import PASSWORD, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +80,60 @@ def test_a_user_cannot_be_given_a_role_beyond_the_actor(
     # A superuser may give any role.
     done = admin_client.patch(f"/api/users/{manager.pk}/", {"roles": [admins.pk]}, format="json")
     assert done.status_code == 200
+
+
+def _key_client(owner: User, permissions: list[str]) -> APIClient:
+    from outbound.accounts import services
+
+    _, plaintext = services.api_key_create(
+        owner=owner, name="narrow", permissions=permissions, actor=owner
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {plaintext}")
+    return client
+
+
+def test_users_edit_cannot_take_over_a_stronger_account(make_user: Callable[..., User]) -> None:
+    boss = make_user("users.delete", "roles.delete", "users.edit")
+    helper = client_for(make_user("users.edit"))
+    r = helper.patch(f"/api/users/{boss.pk}/", {"password": "a-new-Passphrase-7"}, format="json")
+    assert r.status_code == 403
+    assert str(r.data["detail"]) == (
+        "You cannot change or delete a user who holds permissions you do not hold."
+    )
+    boss.refresh_from_db()
+    assert boss.check_password(PASSWORD)
+    assert client_for(make_user("users.delete")).delete(f"/api/users/{boss.pk}/").status_code == 403
+
+
+def test_an_inactive_superuser_cannot_be_revived_by_a_user_manager(
+    admin_user: User, make_user: Callable[..., User]
+) -> None:
+    User.objects.filter(pk=admin_user.pk).update(is_active=False)
+    helper = client_for(make_user("users.edit"))
+    r = helper.patch(f"/api/users/{admin_user.pk}/", {"is_active": True}, format="json")
+    assert r.status_code == 403
+    admin_user.refresh_from_db()
+    assert not admin_user.is_active
+
+
+def test_a_superusers_narrow_key_grants_no_more_than_itself(admin_user: User) -> None:
+    role = Role.objects.create(name="Ops", permissions=["users.list"])
+    key = _key_client(admin_user, ["roles.edit", "roles.view"])
+    r = key.patch(
+        f"/api/roles/{role.pk}/", {"permissions": ["users.list", "users.delete"]}, format="json"
+    )
+    assert r.status_code == 400
+    role.refresh_from_db()
+    assert role.permissions == ["users.list"]
+
+
+def test_what_one_cannot_grant_one_cannot_take_away_either(
+    make_user: Callable[..., User],
+) -> None:
+    role = Role.objects.create(name="Ops", permissions=["users.list", "users.delete"])
+    editor = client_for(make_user("roles.edit", "users.list"))
+    r = editor.patch(f"/api/roles/{role.pk}/", {"permissions": ["users.list"]}, format="json")
+    assert r.status_code == 400
+    role.refresh_from_db()
+    assert role.permissions == ["users.list", "users.delete"]

@@ -378,3 +378,8 @@ def test_errors_read_as_the_apis(
     page = console_client.post("/console/mail/new/", {**FORM, field: value})
     assert api.status_code == page.status_code == 400
     assert error_for(page.content.decode(), field) == " ".join(api.data[api_field])
+
+
+def test_a_timeout_that_is_not_a_number_reads_as_the_apis_words(console_client: Client) -> None:
+    page = console_client.post("/console/mail/new/", {**FORM, "timeout": "soon"})
+    assert error_for(page.content.decode(), "timeout") == "A valid number is required."

@@ -11,11 +11,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from outbound.accounts import keys
 from outbound.accounts.models import ApiKey, Role, User
 from outbound.core.events import record_event
-from outbound.core.permissions import is_known_permission, user_permissions
+from outbound.core.permissions import all_permissions, is_known_permission, user_permissions
 
 ROLE_FIELDS = ("name", "permissions")
 USER_FIELDS = ("username", "email", "first_name", "last_name", "is_active")
@@ -34,14 +35,10 @@ def validate_permission_names(names: Iterable[str]) -> list[str]:
     return names
 
 
-def _below_superuser(actor: Any) -> bool:
-    """A signed-in actor that is not a superuser (system calls pass ``None``)."""
-    return getattr(actor, "pk", None) is not None and not getattr(actor, "is_superuser", False)
-
-
 def _check_grant(actor: Any, permissions: Iterable[str]) -> None:
-    """Nobody hands out a permission they do not hold (no escalation through roles)."""
-    if not _below_superuser(actor):
+    """Nobody hands out (or takes away) a permission they do not hold. System calls pass
+    ``actor=None``; a superuser holds everything, unless acting through a narrower API key."""
+    if actor is None:
         return
     _refuse_ungranted(sorted(set(permissions) - user_permissions(actor)))
 
@@ -54,8 +51,8 @@ def _refuse_ungranted(missing: Iterable[str]) -> None:
 
 
 def _check_roles_grant(actor: Any, roles: Iterable[Role]) -> None:
-    """Nobody gives a user a role with a permission they do not hold themselves."""
-    if not _below_superuser(actor):
+    """Nobody gives (or takes away) a role with a permission they do not hold themselves."""
+    if actor is None:
         return
     held = user_permissions(actor)
     refused = sorted(r.name for r in roles if not set(r.permissions) <= held)
@@ -92,7 +89,7 @@ def role_update(*, role: Role, data: dict[str, Any], actor: Any) -> Role:
     changed = []
     if "permissions" in data:
         data = {**data, "permissions": validate_permission_names(data["permissions"])}
-        _check_grant(actor, set(data["permissions"]) - set(role.permissions))
+        _check_grant(actor, set(data["permissions"]) ^ set(role.permissions))
     for field in ROLE_FIELDS:
         if field in data and getattr(role, field) != data[field]:
             setattr(role, field, data[field])
@@ -155,18 +152,39 @@ def user_create(
     return user
 
 
-def _guard_superuser(user: User, actor: Any) -> None:
-    """Only a superuser may change or delete a superuser (no escalation through users.edit)."""
-    if user.is_superuser and actor is not None and not getattr(actor, "is_superuser", False):
-        raise PermissionDenied
+OUTRANKED = "You cannot change or delete a user who holds permissions you do not hold."
+
+
+def _guard_outranked(user: User, actor: Any) -> None:
+    """Nobody changes or deletes a user who holds more than they do: no taking over an
+    account through ``users.edit`` (a new password), and only a superuser touches one."""
+    if outranks(user, actor):
+        raise PermissionDenied(OUTRANKED)
+
+
+def granted_permissions(user: User) -> frozenset[str]:
+    """What ``user``'s account carries, whether or not it is active now."""
+    if user.is_superuser:
+        return frozenset(all_permissions())
+    return frozenset(p for perms in user.roles.values_list("permissions", flat=True) for p in perms)
+
+
+def outranks(user: User, actor: Any) -> bool:
+    """Whether ``user`` holds a permission ``actor`` does not (``None``: the system, never)."""
+    return actor is not None and not granted_permissions(user) <= user_permissions(actor)
 
 
 @transaction.atomic
 def user_update(*, user: User, data: dict[str, Any], actor: Any) -> User:
-    _guard_superuser(user, actor)
+    _guard_outranked(user, actor)
     current_roles = set(user.roles.values_list("pk", flat=True))
     if "roles" in data:
-        _check_roles_grant(actor, [r for r in data["roles"] if r.pk not in current_roles])
+        new_roles = {r.pk for r in data["roles"]}
+        _check_roles_grant(
+            actor,
+            [r for r in data["roles"] if r.pk not in current_roles]
+            + list(Role.objects.filter(pk__in=current_roles - new_roles)),
+        )
     changed = [f for f in USER_FIELDS if f in data and getattr(user, f) != data[f]]
     for field in changed:
         setattr(user, field, data[field])
@@ -196,7 +214,7 @@ def user_update(*, user: User, data: dict[str, Any], actor: Any) -> User:
 def user_delete(*, user: User, actor: Any) -> None:
     if actor is not None and actor.pk == user.pk:
         raise ValidationError({"non_field_errors": ["You cannot delete your own account."]})
-    _guard_superuser(user, actor)
+    _guard_outranked(user, actor)
     pk = user.pk
     user.delete()
     record_event(resource_type="user", resource_id=pk, action="deleted", actor=actor)
@@ -226,6 +244,7 @@ def _unused_prefix() -> str:
     raise RuntimeError("could not find an unused API key prefix")
 
 
+@sensitive_variables("plaintext")
 @transaction.atomic
 def api_key_create(
     *,

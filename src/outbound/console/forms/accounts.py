@@ -74,7 +74,8 @@ class UserForm(ConsoleForm):
         **kwargs: Any,
     ):
         """``grantable``: the permissions the editor holds (``None``: a superuser). Roles with
-        more are shown disabled, and a user keeps such roles they already have."""
+        more are shown disabled. (A user who holds such a role outranks the editor, who then
+        cannot edit them at all.)"""
         self.instance = instance
         if instance is not None and "initial" not in kwargs:
             kwargs["initial"] = {
@@ -110,14 +111,6 @@ class UserForm(ConsoleForm):
         """The cleaned input in the services' names; an empty password is left out (kept)."""
         data = dict(self.cleaned_data)
         data["roles"] = list(data.get("roles") or [])
-        if self.instance is not None and self.locked_roles:
-            # Disabled boxes are not submitted: the user keeps the roles the editor cannot give.
-            chosen = {r.pk for r in data["roles"]}
-            data["roles"] += [
-                r
-                for r in self.instance.roles.all()
-                if r.pk in self.locked_roles and r.pk not in chosen
-            ]
         if not data.get("password"):
             data.pop("password", None)
         return data

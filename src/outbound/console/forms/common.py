@@ -31,10 +31,10 @@ def _reword(field: forms.Field, code: str, message: str) -> None:
 
 def use_api_messages(field: forms.Field) -> None:
     """Give ``field`` (a form's own copy) the API's messages for generic errors."""
-    if isinstance(field, forms.IntegerField):
-        _reword(field, "invalid", API_INVALID_INTEGER)
-    elif isinstance(field, forms.FloatField):
+    if isinstance(field, forms.FloatField):  # a FloatField is an IntegerField too
         _reword(field, "invalid", API_INVALID_NUMBER)
+    elif isinstance(field, forms.IntegerField):
+        _reword(field, "invalid", API_INVALID_INTEGER)
     if isinstance(field, forms.ChoiceField | forms.ModelChoiceField):
         _reword(field, "invalid_choice", API_INVALID_CHOICE)
     if isinstance(field, forms.CharField) and field.max_length is not None:

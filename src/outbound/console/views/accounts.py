@@ -31,9 +31,8 @@ from outbound.console.views.base import (
     plural,
 )
 from outbound.core.errors import ServiceError
-from outbound.core.permissions import has_permission, user_permissions
+from outbound.core.permissions import all_permissions, has_permission, user_permissions
 
-SUPERUSER_ONLY = "Only a superuser can change or delete a superuser."
 # The services check uniqueness before saving; this covers two requests racing past that.
 TAKEN_USERNAME = "A user with that username already exists."
 TAKEN_ROLE = "A role with that name already exists."
@@ -51,9 +50,10 @@ def grantable(request: HttpRequest) -> frozenset[str] | None:
     return None if request.user.is_superuser else user_permissions(request.user)
 
 
-def _superuser_locked(request: HttpRequest, user: User) -> bool:
-    """Whether ``user`` is a superuser the signed-in user may not change (the service's rule)."""
-    return user.is_superuser and not request.user.is_superuser
+def _outranked(request: HttpRequest, user: User) -> bool:
+    """Whether ``user`` holds more than the signed-in user, who then may not change or delete
+    them (the service's rule)."""
+    return services.outranks(user, request.user)
 
 
 # --- users -------------------------------------------------------------------------------
@@ -65,11 +65,20 @@ class UserListView(ConsoleView):
     def get(self, request: HttpRequest) -> HttpResponse:
         ordering = ordering_param(request, USER_ORDERINGS, "username")
         users = selectors.user_list().order_by(order_by(ordering, USER_ORDERINGS), "pk")
+        page = paginate(request, users, PER_PAGE)
+        held = user_permissions(request.user)
+        for u in page:  # from the prefetched roles: no query per row
+            carried = (
+                set(all_permissions())
+                if u.is_superuser
+                else {p for r in u.roles.all() for p in r.permissions}
+            )
+            u.outranks_me = not carried <= held
         return render(
             request,
             "console/accounts/user_list.html",
             {
-                "page": paginate(request, users, PER_PAGE),
+                "page": page,
                 "ordering": ordering,
                 "sorts": [
                     ("Username", "username"),
@@ -84,7 +93,7 @@ def _user_page(
     request: HttpRequest, form: UserForm, *, user: User | None, status: int = 200
 ) -> HttpResponse:
     needed = "users.edit" if user else "users.create"
-    locked = user is not None and _superuser_locked(request, user)
+    locked = user is not None and _outranked(request, user)
     return render(
         request,
         "console/accounts/user_form.html",
@@ -101,7 +110,7 @@ def _user_page(
 def _user_errors(form: UserForm, exc: Exception) -> int:
     """Put a service refusal on the form; the status to answer with."""
     if isinstance(exc, PermissionDenied):
-        form.add_error(None, SUPERUSER_ONLY)
+        form.add_error(None, services.OUTRANKED)
         return 403
     if isinstance(exc, IntegrityError):
         form.add_error("username", TAKEN_USERNAME)
@@ -167,7 +176,7 @@ class UserEditView(ConsoleView):
 class UserDeleteView(ConfirmDeleteView):
     required = {"GET": "users.delete", "POST": "users.delete"}
     kind = "user"
-    refused_message = SUPERUSER_ONLY
+    refused_message = services.OUTRANKED
 
     def get_object(self, **kwargs: Any) -> User:
         return get_object_or_404(User, pk=kwargs["pk"])

@@ -21,6 +21,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 
 from outbound.accounts import selectors, services
 from outbound.accounts.keys import KEY_MARK
@@ -117,6 +119,7 @@ class ApiKeyCreateView(ConsoleView):
     def get(self, request: HttpRequest) -> HttpResponse:
         return _form_page(request, ApiKeyForm(offered=user_permissions(request.user)))
 
+    @method_decorator(sensitive_variables("plaintext"))
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ApiKeyForm(request.POST, offered=user_permissions(request.user))
         if not form.is_valid():

@@ -144,6 +144,17 @@
     var invalid = document.querySelector("main [aria-invalid=true]");
     if (invalid) invalid.focus();
     document.addEventListener("change", function () { toggleSections(document); });
+    /* Forms whose second submission would do harm (e.g. an API key nobody sees): one click. */
+    document.querySelectorAll("form[data-submit-once]").forEach(function (form) {
+      form.addEventListener("submit", function () {
+        /* After this event, so the clicked button's own name and value are still sent. */
+        setTimeout(function () {
+          form.querySelectorAll("button[type=submit], button:not([type])").forEach(function (b) {
+            b.disabled = true;
+          });
+        }, 0);
+      });
+    });
     document.querySelectorAll("button[data-live-test]").forEach(function (button) {
       button.addEventListener("click", function (event) {
         if (!window.fetch || !window.ReadableStream) return; /* the server renders the report */
