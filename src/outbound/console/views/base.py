@@ -9,8 +9,9 @@ a forged request anyway.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import messages
@@ -28,6 +29,8 @@ from django.views import View
 from outbound.core.api.throttling import CallOutThrottle
 from outbound.core.errors import CONFLICT_MESSAGE, ServiceError
 from outbound.core.permissions import has_permission
+
+T = TypeVar("T")
 
 AUTHENTICATED = None  # marker: signed in is enough
 IN_USE = "This object is in use and cannot be deleted."
@@ -111,6 +114,18 @@ class ConfirmDeleteView(ConsoleView):
             return self.page(request, obj, error=refusal(exc), status=400)
         messages.success(request, f"{capfirst(self.kind)} {label} deleted.")
         return redirect(success)
+
+
+def submit(form: forms.BaseForm, write: Callable[[], T]) -> T | None:
+    """Validate ``form``, then run ``write`` (a service call) with its data. ``None`` when the
+    form or the service refused: the errors are then on the form, next to their fields."""
+    if not form.is_valid():
+        return None
+    try:
+        return write()
+    except REFUSALS as exc:
+        apply_errors(form, exc)
+        return None
 
 
 def refusal(exc: ValidationError | ServiceError | ProtectedError) -> str:

@@ -20,14 +20,13 @@ from outbound.console.forms.credentials import (
     provider_or_none,
 )
 from outbound.console.views.base import (
-    REFUSALS,
     ConfirmDeleteView,
     ConsoleView,
-    apply_errors,
     order_by,
     ordering_param,
     paginate,
     plural,
+    submit,
 )
 from outbound.core.permissions import has_permission
 from outbound.integrations import selectors, services
@@ -157,20 +156,19 @@ class CredentialCreateView(ConsoleView):
             pick.is_valid()
             return self._picker(request, pick, 400)
         form = CredentialForm(request.POST, provider=provider)
-        if form.is_valid():
-            try:
-                obj = services.authentication_object_create(
-                    name=form.cleaned_data["name"],
-                    provider=provider.key,
-                    params=form.params(),
-                    actor=request.user,
-                )
-            except REFUSALS as exc:
-                apply_errors(form, exc)
-            else:
-                messages.success(request, f"Credential {obj} created.")
-                return redirect("console:credential-list")
-        return _form_page(request, form, obj=None, status=400)
+        obj = submit(
+            form,
+            lambda: services.authentication_object_create(
+                name=form.cleaned_data["name"],
+                provider=provider.key,
+                params=form.params(),
+                actor=request.user,
+            ),
+        )
+        if obj is None:
+            return _form_page(request, form, obj=None, status=400)
+        messages.success(request, f"Credential {obj} created.")
+        return redirect("console:credential-list")
 
 
 class CredentialEditView(ConsoleView):
@@ -193,19 +191,18 @@ class CredentialEditView(ConsoleView):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         obj = get_object_or_404(AuthenticationObject, pk=pk)
         form = CredentialForm(request.POST, provider=self._provider(obj), instance=obj)
-        if form.is_valid():
-            try:
-                obj = services.authentication_object_update(
-                    obj=obj,
-                    data={"name": form.cleaned_data["name"], "params": form.params()},
-                    actor=request.user,
-                )
-            except REFUSALS as exc:
-                apply_errors(form, exc)
-            else:
-                messages.success(request, f"Credential {obj} saved.")
-                return redirect("console:credential-list")
-        return _form_page(request, form, obj=obj, status=400)
+        saved = submit(
+            form,
+            lambda: services.authentication_object_update(
+                obj=obj,
+                data={"name": form.cleaned_data["name"], "params": form.params()},
+                actor=request.user,
+            ),
+        )
+        if saved is None:
+            return _form_page(request, form, obj=obj, status=400)
+        messages.success(request, f"Credential {saved} saved.")
+        return redirect("console:credential-list")
 
 
 class CredentialDeleteView(ConfirmDeleteView):

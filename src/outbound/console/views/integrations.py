@@ -18,13 +18,12 @@ from django.urls import path, reverse
 
 from outbound.console.forms.integrations import IntegrationFilterForm, IntegrationForm, type_label
 from outbound.console.views.base import (
-    REFUSALS,
     ConfirmDeleteView,
     ConsoleView,
-    apply_errors,
     call_out_refusal,
     forbidden,
     paginate,
+    submit,
 )
 from outbound.core.permissions import has_permission
 from outbound.integrations import selectors, services
@@ -173,17 +172,16 @@ class IntegrationCreateView(ConsoleView):
         if itype is None:
             return self.picker(request)
         form = IntegrationForm(request.POST, itype=itype)
-        if form.is_valid():
-            try:
-                integration = services.integration_create(
-                    type_id=itype.id, data=form.core_data(), actor=request.user
-                )
-            except REFUSALS as exc:
-                apply_errors(form, exc)
-            else:
-                messages.success(request, f"Integration {integration} created.")
-                return redirect("console:integration-list")
-        return _form_page(request, form, integration=None, status=400)
+        integration = submit(
+            form,
+            lambda: services.integration_create(
+                type_id=itype.id, data=form.core_data(), actor=request.user
+            ),
+        )
+        if integration is None:
+            return _form_page(request, form, integration=None, status=400)
+        messages.success(request, f"Integration {integration} created.")
+        return redirect("console:integration-list")
 
 
 def _get_integration(pk: Any) -> tuple[Integration, type[IntegrationType]]:
@@ -207,17 +205,16 @@ class IntegrationEditView(ConsoleView):
     def post(self, request: HttpRequest, pk: Any) -> HttpResponse:
         integration, itype = _get_integration(pk)
         form = IntegrationForm(request.POST, itype=itype, instance=integration)
-        if form.is_valid():
-            try:
-                integration = services.integration_update(
-                    integration=integration, data=form.core_data(), actor=request.user
-                )
-            except REFUSALS as exc:
-                apply_errors(form, exc)
-            else:
-                messages.success(request, f"Integration {integration} saved.")
-                return redirect("console:integration-list")
-        return _form_page(request, form, integration=integration, status=400)
+        saved = submit(
+            form,
+            lambda: services.integration_update(
+                integration=integration, data=form.core_data(), actor=request.user
+            ),
+        )
+        if saved is None:
+            return _form_page(request, form, integration=integration, status=400)
+        messages.success(request, f"Integration {saved} saved.")
+        return redirect("console:integration-list")
 
 
 class IntegrationDeleteView(ConfirmDeleteView):

@@ -23,11 +23,11 @@ from django.urls import path, reverse
 
 from outbound.console.forms.mail import SmtpConfigForm, TestAddressForm, initial_from
 from outbound.console.views.base import (
-    REFUSALS,
     ConfirmDeleteView,
     ConsoleView,
     apply_errors,
     call_out_refusal,
+    submit,
 )
 from outbound.core.errors import ServiceError
 from outbound.core.permissions import has_permission
@@ -121,19 +121,18 @@ class SmtpCreateView(ConsoleView):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = SmtpConfigForm(request.POST)
-        if form.is_valid():
-            activate = "activate" in request.POST
-            try:
-                config = services.smtp_config_create(
-                    data=form.core_data(), actor=request.user, activate=activate
-                )
-            except REFUSALS as exc:
-                apply_errors(form, exc)
-            else:
-                note = " and activated" if activate else ""
-                messages.success(request, f"SMTP configuration {config} created{note}.")
-                return redirect("console:smtp-list")
-        return _form_page(request, form, config=None, status=400)
+        activate = "activate" in request.POST
+        config = submit(
+            form,
+            lambda: services.smtp_config_create(
+                data=form.core_data(), actor=request.user, activate=activate
+            ),
+        )
+        if config is None:
+            return _form_page(request, form, config=None, status=400)
+        note = " and activated" if activate else ""
+        messages.success(request, f"SMTP configuration {config} created{note}.")
+        return redirect("console:smtp-list")
 
 
 class SmtpEditView(ConsoleView):
@@ -148,20 +147,19 @@ class SmtpEditView(ConsoleView):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         config = get_object_or_404(SmtpConfig, pk=pk)
         form = SmtpConfigForm(request.POST, instance=config)
-        if form.is_valid():
-            try:
-                config = services.smtp_config_update(
-                    config=config,
-                    data=form.core_data(),
-                    actor=request.user,
-                    activate="activate" in request.POST,
-                )
-            except REFUSALS as exc:
-                apply_errors(form, exc)
-            else:
-                messages.success(request, f"SMTP configuration {config} saved.")
-                return redirect("console:smtp-list")
-        return _form_page(request, form, config=config, status=400)
+        saved = submit(
+            form,
+            lambda: services.smtp_config_update(
+                config=config,
+                data=form.core_data(),
+                actor=request.user,
+                activate="activate" in request.POST,
+            ),
+        )
+        if saved is None:
+            return _form_page(request, form, config=config, status=400)
+        messages.success(request, f"SMTP configuration {saved} saved.")
+        return redirect("console:smtp-list")
 
 
 class SmtpActivateView(ConsoleView):

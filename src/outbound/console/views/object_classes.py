@@ -20,14 +20,13 @@ from outbound.console.forms.object_classes import (
     initial_from,
 )
 from outbound.console.views.base import (
-    REFUSALS,
     ConfirmDeleteView,
     ConsoleView,
-    apply_errors,
     order_by,
     ordering_param,
     paginate,
     plural,
+    submit,
 )
 from outbound.core.permissions import has_permission
 from outbound.integrations import selectors, services
@@ -72,15 +71,13 @@ class ObjectClassCreateView(ConsoleView):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ObjectClassForm(request.POST)
-        if form.is_valid():
-            try:
-                obj = services.object_class_create(data=form.core_data(), actor=request.user)
-            except REFUSALS as exc:
-                apply_errors(form, exc)
-            else:
-                messages.success(request, f"Object class {obj} created.")
-                return redirect("console:object-class-edit", obj.pk)
-        return self.page(request, form, status=400)
+        obj = submit(
+            form, lambda: services.object_class_create(data=form.core_data(), actor=request.user)
+        )
+        if obj is None:
+            return self.page(request, form, status=400)
+        messages.success(request, f"Object class {obj} created.")
+        return redirect("console:object-class-edit", obj.pk)
 
 
 def _class_page(
@@ -116,16 +113,15 @@ class ObjectClassEditView(ConsoleView):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         obj = get_object_or_404(ObjectClass, pk=pk)
         form = ObjectClassForm(request.POST)
-        if form.is_valid():
-            try:
-                obj = services.object_class_update(
-                    obj=obj, data=form.core_data(), actor=request.user
-                )
-            except REFUSALS as exc:
-                apply_errors(form, exc)
-            else:
-                messages.success(request, f"Object class {obj} saved.")
-                return redirect("console:object-class-list")
+        saved = submit(
+            form,
+            lambda: services.object_class_update(
+                obj=obj, data=form.core_data(), actor=request.user
+            ),
+        )
+        if saved is not None:
+            messages.success(request, f"Object class {saved} saved.")
+            return redirect("console:object-class-list")
         # What the user typed stays in the form; the heading keeps the saved name.
         obj.refresh_from_db()
         return _class_page(request, obj, form=form, status=400)
@@ -190,17 +186,16 @@ class FieldCreateView(ConsoleView):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         object_class = get_object_or_404(ObjectClass, pk=pk)
         form = ObjectClassFieldForm(request.POST)
-        if form.is_valid():
-            try:
-                field = services.object_class_field_create(
-                    object_class=object_class, data=form.core_data(), actor=request.user
-                )
-            except REFUSALS as exc:
-                apply_errors(form, exc)
-            else:
-                messages.success(request, f"Field {field} added to {object_class}.")
-                return redirect(reverse("console:object-class-edit", args=[pk]) + "#fields")
-        return _field_page(request, object_class, form, field=None, can_edit=True, status=400)
+        field = submit(
+            form,
+            lambda: services.object_class_field_create(
+                object_class=object_class, data=form.core_data(), actor=request.user
+            ),
+        )
+        if field is None:
+            return _field_page(request, object_class, form, field=None, can_edit=True, status=400)
+        messages.success(request, f"Field {field} added to {object_class}.")
+        return redirect(reverse("console:object-class-edit", args=[pk]) + "#fields")
 
 
 class FieldEditView(ConsoleView):
@@ -220,16 +215,15 @@ class FieldEditView(ConsoleView):
     def post(self, request: HttpRequest, pk: int, field_pk: int) -> HttpResponse:
         field = get_object_or_404(ObjectClassField, pk=field_pk, object_class_id=pk)
         form = ObjectClassFieldForm(request.POST)
-        if form.is_valid():
-            try:
-                field = services.object_class_field_update(
-                    obj=field, data=form.core_data(), actor=request.user
-                )
-            except REFUSALS as exc:
-                apply_errors(form, exc)
-            else:
-                messages.success(request, f"Field {field} saved.")
-                return redirect(reverse("console:object-class-edit", args=[pk]) + "#fields")
+        saved = submit(
+            form,
+            lambda: services.object_class_field_update(
+                obj=field, data=form.core_data(), actor=request.user
+            ),
+        )
+        if saved is not None:
+            messages.success(request, f"Field {saved} saved.")
+            return redirect(reverse("console:object-class-edit", args=[pk]) + "#fields")
         field.refresh_from_db()
         return _field_page(
             request, field.object_class, form, field=field, can_edit=True, status=400
