@@ -3,9 +3,12 @@ holds a subset of its owner's permission names."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 
 class Role(models.Model):
@@ -53,3 +56,11 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (ob_{self.prefix}_…)"
+
+    def state(self, now: datetime | None = None) -> str:
+        """``revoked``, ``expired`` or ``active``: whether the key may be used at ``now``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= (now or timezone.now()):
+            return "expired"
+        return "active"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from outbound.accounts import keys
 from outbound.accounts.models import ApiKey, Role, User
@@ -39,8 +38,6 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
     key = ApiKey.objects.select_related("owner").filter(prefix=prefix).first()
     if key is None or not keys.key_matches(raw_key, key.hashed_key):
         return None
-    if key.revoked_at is not None or not key.owner.is_active:
-        return None
-    if key.expires_at is not None and key.expires_at <= timezone.now():
+    if key.state() != "active" or not key.owner.is_active:
         return None
     return key

@@ -31,7 +31,7 @@ from outbound.console.views.base import (
     plural,
 )
 from outbound.core.errors import ServiceError
-from outbound.core.permissions import all_permissions, has_permission, user_permissions
+from outbound.core.permissions import has_permission, user_permissions
 
 # The services check uniqueness before saving; this covers two requests racing past that.
 TAKEN_USERNAME = "A user with that username already exists."
@@ -66,14 +66,8 @@ class UserListView(ConsoleView):
         ordering = ordering_param(request, USER_ORDERINGS, "username")
         users = selectors.user_list().order_by(order_by(ordering, USER_ORDERINGS), "pk")
         page = paginate(request, users, PER_PAGE)
-        held = user_permissions(request.user)
         for u in page:  # from the prefetched roles: no query per row
-            carried = (
-                set(all_permissions())
-                if u.is_superuser
-                else {p for r in u.roles.all() for p in r.permissions}
-            )
-            u.outranks_me = not carried <= held
+            u.outranks_me = services.outranks(u, request.user)
         return render(
             request,
             "console/accounts/user_list.html",

@@ -11,8 +11,6 @@ session or History (whose events name fields, never values).
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -60,15 +58,6 @@ def shown_prefix(key: ApiKey) -> str:
     return f"{KEY_MARK}_{key.prefix}_…"
 
 
-def key_state(key: ApiKey, now: datetime) -> str:
-    """``revoked``, ``expired`` or ``active``, as the key would be judged now."""
-    if key.revoked_at is not None:
-        return "revoked"
-    if key.expires_at is not None and key.expires_at <= now:
-        return "expired"
-    return "active"
-
-
 def visible_keys(request: HttpRequest) -> QuerySet[ApiKey]:
     """The API's set: one's own keys; a superuser's, everyone's. Others' keys are 404."""
     return selectors.api_key_list(user=request.user)
@@ -87,7 +76,7 @@ class ApiKeyListView(ConsoleView):
                 "key": k,
                 "prefix": shown_prefix(k),
                 "summary": permission_summary(k.permissions),
-                "state": key_state(k, now),
+                "state": k.state(now),
             }
             for k in page
         ]
@@ -172,7 +161,7 @@ class ApiKeyRevokeView(ConsoleView):
             {
                 "key": key,
                 "prefix": shown_prefix(key),
-                "state": key_state(key, timezone.now()),
+                "state": key.state(),
                 "others": key.owner_id != request.user.pk,
             },
         )
