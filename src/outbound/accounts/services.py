@@ -221,11 +221,21 @@ def user_delete(*, user: User, actor: Any) -> None:
     record_event(resource_type="user", resource_id=pk, action="deleted", actor=actor)
 
 
-def ensure_bootstrap_admin(*, username: str, password: str) -> User | None:
-    """Create the first administrator unless that username already exists."""
-    if User.objects.filter(username=username).exists():
-        return None
-    return user_create(username=username, password=password, is_superuser=True)
+def ensure_bootstrap_admin(*, username: str, password: str, email: str = "") -> str:
+    """Create the first administrator unless that username already exists: ``"created"``.
+
+    An existing one is left as it is (``"unchanged"``), except that ``email`` fills in an
+    address it lacks (``"email_set"``): Commvault's test mail goes to the caller's address.
+    An address set since (in the console, say) is kept.
+    """
+    existing = User.objects.filter(username=username).first()
+    if existing is None:
+        user_create(username=username, password=password, email=email, is_superuser=True)
+        return "created"
+    if email and not existing.email:
+        user_update(user=existing, data={"email": email}, actor=None)
+        return "email_set"
+    return "unchanged"
 
 
 # --- API keys -----------------------------------------------------------------------------
