@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from outbound.core.secrets import keyring
+from outbound.core.secrets import binding_text, keyring
 
 
 class Event(models.Model):
@@ -46,8 +47,19 @@ class SecretHolder(models.Model):
     class Meta:
         abstract = True
 
+    def secret_binding(self, name: str) -> tuple[Any, ...]:
+        """The destination secret ``name`` is for (e.g. the SMTP server and user), or ``()``.
+
+        It is part of the associated data, so a secret changes destination only by being
+        entered again: opened for any other destination, the ciphertext fails to decrypt,
+        even on a path that forgot the services' rule.
+        """
+        return ()
+
     def secret_context(self, name: str) -> str:
-        return f"{self._meta.label_lower}:{self.uid}:{name}"
+        context = f"{self._meta.label_lower}:{self.uid}:{name}"
+        binding = self.secret_binding(name)
+        return f"{context}@{binding_text(binding)}" if binding else context
 
     def set_secret(self, name: str, value: str | None) -> None:
         sealed = dict(self.sealed_secrets or {})

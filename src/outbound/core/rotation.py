@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from django.apps import apps
 from django.db import transaction
 
 from outbound.core.models import SecretHolder
-from outbound.core.secrets import KeyRing, SecretDecryptionError
+from outbound.core.secrets import KeyRing, SecretDecryptionError, keyring
 
 
 def secret_holder_models() -> list[type[SecretHolder]]:
@@ -33,4 +36,30 @@ def reseal_all(ring: KeyRing) -> int:
                 sealed[name] = ring.encrypt(plain, context=row.secret_context(name))
                 count += 1
             manager.filter(pk=row.pk).update(sealed_secrets=sealed)
+    return count
+
+
+def rebind(
+    rows: Iterable[Any],
+    *,
+    old_context: Callable[[Any, str], str],
+    new_context: Callable[[Any, str], str],
+) -> int:
+    """Re-seal each row's secrets from ``old_context`` to ``new_context`` (data migrations that
+    change what a secret is bound to). Rows already bound anew, or that no key of the ring
+    opens, are left as they are; returns how many secrets were re-sealed."""
+    ring: KeyRing | None = None
+    count = 0
+    for row in rows:
+        sealed = dict(row.sealed_secrets or {})
+        for name, token in sealed.items():
+            ring = ring or keyring()
+            try:
+                plain = ring.decrypt(token, context=old_context(row, name))
+            except SecretDecryptionError:
+                continue
+            sealed[name] = ring.encrypt(plain, context=new_context(row, name))
+            count += 1
+        if sealed != row.sealed_secrets:
+            type(row)._default_manager.filter(pk=row.pk).update(sealed_secrets=sealed)
     return count

@@ -3,7 +3,9 @@
 A stored secret looks like ``enc1$<kid>$<base64url(nonce || ciphertext+tag)>``. The key id
 names the key that sealed it, so keys can rotate: the first key of the ring seals, every key
 of the ring opens. The associated data names the row and field (``mail.smtpconfig:<uid>:password``)
-so a ciphertext copied onto another row does not decrypt there.
+so a ciphertext copied onto another row does not decrypt there, and, where the row says so,
+the destination the secret was entered for (``…:password@["smtp.example.com","587",…]``), so
+it does not decrypt for any other server either.
 
 Keys come from ``OUTBOUND_SECRET_KEY`` (comma-separated, newest first) or, when that is
 unset, from ``var/secret.key`` (one key per line, newest first), generated with mode 0600 on
@@ -15,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import logging
 import os
 import secrets as _random
@@ -22,6 +25,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -36,6 +40,11 @@ NONCE_BYTES = 12
 
 class SecretDecryptionError(Exception):
     """A stored secret could not be opened: unknown key id, wrong row, or tampering."""
+
+
+def binding_text(values: tuple[Any, ...]) -> str:
+    """The destination a secret is bound to, as associated data: one unambiguous text."""
+    return json.dumps(["" if v is None else str(v) for v in values], separators=(",", ":"))
 
 
 def new_key() -> str:

@@ -39,6 +39,12 @@ class AuthenticationObject(SecretHolder):
     def param(self, name: str) -> Any:
         return (self.parameters or {}).get(name)
 
+    def destination(self) -> tuple[Any, ...]:
+        return tuple(self.param(n) for n in self.provider_spec.destination_names)
+
+    def secret_binding(self, name: str) -> tuple[Any, ...]:
+        return self.destination()
+
 
 UNIQUE = {"unique": "This field must be unique."}
 

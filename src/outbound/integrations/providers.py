@@ -21,6 +21,8 @@ class Param:
     default: str | None = None
     url: bool = False
     label: str = ""
+    # Part of where the provider's secrets go: change it and they must be entered again.
+    destination: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,10 @@ class Provider:
         return tuple(p.name for p in self.params if p.secret)
 
     @property
+    def destination_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params if p.destination)
+
+    @property
     def public_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params if not p.secret)
 
@@ -45,8 +51,8 @@ MICROSOFT_CLIENT_CREDENTIALS = Provider(
     key="microsoft_client_credentials",
     label="Microsoft Client Credentials",
     params=(
-        Param("tenant_id", max_length=100, label="Tenant ID"),
-        Param("client_id", max_length=100, label="Client ID"),
+        Param("tenant_id", max_length=100, label="Tenant ID", destination=True),
+        Param("client_id", max_length=100, label="Client ID", destination=True),
         Param("client_secret", max_length=1024, secret=True, label="Client secret"),
         Param(
             "authority_url",
@@ -55,6 +61,7 @@ MICROSOFT_CLIENT_CREDENTIALS = Provider(
             url=True,
             default="https://login.microsoftonline.com",
             label="Authority URL",
+            destination=True,
         ),
         Param(
             "scope",
@@ -70,10 +77,10 @@ IMANAGE = Provider(
     key="imanage",
     label="iManage",
     params=(
-        Param("server_url", max_length=255, url=True, label="Server URL"),
-        Param("username", max_length=254, label="Username"),
+        Param("server_url", max_length=255, url=True, label="Server URL", destination=True),
+        Param("username", max_length=254, label="Username", destination=True),
         Param("password", max_length=1024, secret=True, label="Password"),
-        Param("client_id", max_length=255, label="Client ID"),
+        Param("client_id", max_length=255, label="Client ID", destination=True),
         Param("client_secret", max_length=1024, secret=True, label="Client secret"),
     ),
 )

@@ -28,16 +28,27 @@ from outbound.integrations.types import REGISTRY, TestOutcome
 RESOURCE = "authentication_object"
 
 
+SECRET_AGAIN = (
+    "Enter this secret again: the endpoint or client changed, so the saved secret is not reused."
+)
+
+
 def _apply_params(
     obj: AuthenticationObject, params: dict[str, Any], *, creating: bool
 ) -> list[str]:
-    """Set provider parameters and secrets from ``params``; return the names that changed."""
+    """Set provider parameters and secrets from ``params``; return the names that changed.
+
+    Secrets are sealed last, for the destination the public parameters now name; a change
+    of destination (``Param.destination``) must bring every saved secret again.
+    """
     provider = PROVIDERS[obj.provider]
     errors: dict[str, list[str]] = {}
+    saved = obj.destination()
     current = dict(obj.parameters or {})
     if creating:
         current = {**defaults(provider), **current}
     changed: list[str] = []
+    secrets: dict[str, str] = {}
     for spec in provider.params:
         if spec.name not in params:
             continue
@@ -58,19 +69,25 @@ def _apply_params(
             continue
         if spec.secret:
             if value:
-                obj.set_secret(spec.name, value)
-                changed.append(spec.name)
+                secrets[spec.name] = value
         elif current.get(spec.name) != value:
             current[spec.name] = value
             changed.append(spec.name)
+    obj.parameters = current
+    if not creating and obj.destination() != saved:
+        for name in provider.secret_names:
+            if obj.has_secret(name) and name not in secrets and name not in errors:
+                errors[name] = [SECRET_AGAIN]
     if creating:
         for spec in provider.params:
-            present = obj.has_secret(spec.name) if spec.secret else current.get(spec.name)
+            present = spec.name in secrets if spec.secret else current.get(spec.name)
             if spec.required and not present and spec.name not in errors:
                 errors[spec.name] = ["This field is required."]
     if errors:
         raise ValidationError(errors)
-    obj.parameters = current
+    for name, value in secrets.items():
+        obj.set_secret(name, value)
+        changed.append(name)
     return changed
 
 

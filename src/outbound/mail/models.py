@@ -25,6 +25,9 @@ class SmtpConfig(SecretHolder):
     """One SMTP server Outbound can send through. The password is a sealed secret."""
 
     SECRET_PASSWORD = "password"
+    # The destination the password is saved for: change one and the password must be entered
+    # again (the services' rule), and it is sealed for these values (``secret_binding``).
+    DESTINATION_FIELDS = ("host", "port", "security", "username", "authorization_method")
 
     description = models.CharField(
         max_length=200, blank=True, default="", validators=[validate_multiline_text]
@@ -115,6 +118,15 @@ class SmtpConfig(SecretHolder):
                 errors["authentication_object"] = ["This field is required."]
         if errors:
             raise ValidationError(errors)
+
+    def secret_binding(self, name: str) -> tuple[object, ...]:
+        port = self.port
+        if isinstance(port, str) and port.strip().isdecimal():
+            port = int(port)
+        return (self.host, port, self.security, self.username, self.authorization_method)
+
+    def destination(self) -> tuple[object, ...]:
+        return self.secret_binding(self.SECRET_PASSWORD)
 
     @property
     def has_password(self) -> bool:

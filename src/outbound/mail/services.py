@@ -41,11 +41,11 @@ FIELDS = (
     "failure_emails",
     "timeout",
 )
-# A stored secret is only reused for a test that reaches the same server as the same user.
-SAME_SERVER_FIELDS = ("host", "port", "security", "username", "authorization_method")
+# A saved password goes only to the destination it was saved for: a write or a test that
+# changes any of these must bring the password again.
+SAME_SERVER_FIELDS = SmtpConfig.DESTINATION_FIELDS
 PASSWORD_AGAIN = (
-    "Enter the password: the server, port, TLS mode, username or authorization method differ "
-    "from the saved settings, so the saved password is not reused."
+    "Enter the password again: the server or user changed, so the saved password is not reused."
 )
 
 PASSWORD_UNREADABLE = (
@@ -129,6 +129,19 @@ def _apply(config: SmtpConfig, data: dict[str, Any]) -> list[str]:
     return changed
 
 
+def _refuse_moved_password(
+    config: SmtpConfig, saved: tuple[Any, ...], data: dict[str, Any]
+) -> None:
+    """The rule every write passes through: a saved password never follows a changed
+    destination (server, port, TLS mode, username or authorization method) unless the write
+    brings it again. The ciphertext is bound to the destination as well (``secret_binding``),
+    so a path that skipped this check could still not open it for the new server."""
+    if "password" in data and data["password"] is not None:
+        return
+    if config.has_password and config.destination() != saved:
+        raise ValidationError({"password": [PASSWORD_AGAIN]})
+
+
 def _same_secret(config: SmtpConfig, password: str) -> bool:
     """Whether ``password`` is the stored one; an unreadable stored one is simply replaced."""
     try:
@@ -180,7 +193,9 @@ def _create(*, data: dict[str, Any], actor: Any, activate: bool) -> SmtpConfig:
 
 def _update(*, config: SmtpConfig, data: dict[str, Any], actor: Any) -> SmtpConfig:
     config = SmtpConfig.objects.select_for_update().get(pk=config.pk)
+    saved = config.destination()
     changed = _apply(config, data)
+    _refuse_moved_password(config, saved, data)
     if not changed:
         return config
     _stamp(config, actor, creating=False)
