@@ -170,17 +170,32 @@ def test_search_with_nothing_stored(zc: APIClient) -> None:
 def test_update_keeps_the_password_when_none_is_sent(zc: APIClient) -> None:
     config_id = add(zc)
     before = zc.get(f"{P}/smtp/{config_id}").json()["smtpConfig"]["details"]
-    body = {**BODY, "host": "mail.example.org:2525", "senderName": "Renamed"}
+    body = {**BODY, "senderName": "Renamed"}
     del body["password"]
     r = zc.put(f"{P}/smtp/{config_id}", body, format="json")
     assert r.status_code == 200 and set(r.json()) == {"details"}
     assert int(r.json()["details"]["sequence"]) > int(before["sequence"])
     assert r.json()["details"]["creationDate"] == before["creationDate"]
     stored = SmtpConfig.objects.get()
-    assert (stored.host, stored.port, stored.sender_name) == ("mail.example.org", 2525, "Renamed")
+    assert (stored.host, stored.port, stored.sender_name) == ("smtp.example.com", 587, "Renamed")
     assert stored.get_secret("password") == "s3cret-pass"
     # The seed: an updated configuration "will be activated as soon as it is saved".
     assert stored.is_active
+
+
+@pytest.mark.django_db
+def test_update_to_another_server_must_bring_the_password_again(zc: APIClient) -> None:
+    config_id = add(zc)
+    body = {**BODY, "host": "mail.example.org:2525"}
+    del body["password"]
+    error = assert_error(zc.put(f"{P}/smtp/{config_id}", body, format="json"), 400, 3)
+    assert error["details"][0]["id"] == "VALIDATION-password"
+    assert "Enter the password again" in error["message"]
+    assert SmtpConfig.objects.get().host == "smtp.example.com"
+    assert (
+        zc.put(f"{P}/smtp/{config_id}", {**body, "password": "p2"}, format="json").status_code
+        == 200
+    )
 
 
 @pytest.mark.django_db
@@ -337,11 +352,12 @@ def test_zitadel_reads_what_native_wrote(zc: APIClient, admin_client: APIClient)
     assert config["host"] == "native.example.com:2525"
     assert config["state"] == "SMTP_CONFIG_ACTIVE" and "tls" not in config
     assert config["user"] == "n" and config["senderAddress"] == "native@example.com"
-    # and a ZITADEL update shows up natively, password kept
-    body = {**BODY, "host": "native.example.com:2526"}
+    # and a ZITADEL update shows up natively, password kept (same server and user)
+    body = {**BODY, "host": "native.example.com:2525", "tls": False, "user": "n"}
+    body["senderName"] = "Renamed"
     del body["password"]
     assert zc.put(f"{P}/smtp/{config['id']}", body, format="json").status_code == 200
-    assert admin_client.get(NATIVE).json()["port"] == 2526
+    assert admin_client.get(NATIVE).json()["from_email"] == "noreply@example.com"
     assert SmtpConfig.objects.get().get_secret("password") == "p"
 
 
