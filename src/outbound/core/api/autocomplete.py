@@ -10,7 +10,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-AUTOCOMPLETE_LIMIT = 20
+from outbound.core.pagination import limit_offset, schema_parameters
+
+AUTOCOMPLETE_LIMIT = 20  # the default page of suggestions
+AUTOCOMPLETE_MAX = 100
 
 AutocompleteItem = inline_serializer(
     "AutocompleteItem", {"value": serializers.IntegerField(), "text": serializers.CharField()}
@@ -18,12 +21,23 @@ AutocompleteItem = inline_serializer(
 
 
 class AutocompleteMixin:
-    """Adds ``GET …/autocomplete/`` returning ``{"results": [{"value", "text"}]}``."""
+    """Adds ``GET …/autocomplete/`` returning ``{"results": [{"value", "text"}]}``, paged by
+    ``limit`` and ``offset`` as every list is (malformed → 400 naming the parameter)."""
 
     autocomplete_field = "name"
 
     @extend_schema(
-        parameters=[OpenApiParameter("text__icontains", str, required=False)],
+        parameters=[
+            OpenApiParameter("text__icontains", str, required=False),
+            *(
+                OpenApiParameter(
+                    p["name"], p["schema"], required=False, description=p["description"]
+                )
+                for p in schema_parameters(
+                    default_limit=AUTOCOMPLETE_LIMIT, max_limit=AUTOCOMPLETE_MAX
+                )
+            ),
+        ],
         responses=inline_serializer(
             "AutocompleteResponse", {"results": AutocompleteItem.__class__(many=True)}
         ),
@@ -31,11 +45,14 @@ class AutocompleteMixin:
     )
     @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def autocomplete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        limit, offset = limit_offset(
+            request, default_limit=AUTOCOMPLETE_LIMIT, max_limit=AUTOCOMPLETE_MAX
+        )
         queryset = self.get_queryset()  # type: ignore[attr-defined]
         text = request.query_params.get("text__icontains", "")
         if text:
             queryset = queryset.filter(**{f"{self.autocomplete_field}__icontains": text})
-        rows = queryset.order_by(self.autocomplete_field)[:AUTOCOMPLETE_LIMIT]
+        rows = queryset.order_by(self.autocomplete_field, "pk")[offset : offset + limit]
         return Response(
             {
                 "results": [
