@@ -110,6 +110,6 @@ def post_form(url: str, form: dict[str, str], *, timeout: float) -> JsonResponse
         raise HttpCallFailed("The endpoint did not answer in time.")
     try:
         payload = json.loads(raw or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # an endpoint's deeply nested answer is not JSON to us
         payload = {}
     return JsonResponse(status=response.status, body=payload if isinstance(payload, dict) else {})

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import codecs
-import json
 from typing import IO, Any
 
-from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
@@ -14,6 +11,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from outbound.core import parsers
 from outbound.core.api.viewsets import ListFiltersOnlyMixin
 from outbound.mail import outbox
 from outbound.mail.api.message_serializers import MessageAccepted, MessageInput, MessageOutput
@@ -29,17 +27,14 @@ class RequestTooLarge(exceptions.APIException):
     default_code = "request_too_large"
 
 
-def _refuse_constant(token: str) -> Any:
-    raise ValueError(f"{token} is not valid JSON")
-
-
 class MessageJSONParser(BaseParser):
     """JSON with the message size limit instead of Django's 2.5 MiB request limit (which
     would refuse a message well inside the documented 10 MiB with a bare 400 page).
 
     Not a ``JSONParser`` subclass on purpose: DRF hands those ``request.body``, which is
     where Django applies ``DATA_UPLOAD_MAX_MEMORY_SIZE``; this one reads the stream itself,
-    never more than :data:`MAX_REQUEST_BYTES`.
+    never more than :data:`MAX_REQUEST_BYTES`, and decodes it as every API does
+    (:func:`outbound.core.parsers.decode`: bounded depth, no NaN).
     """
 
     media_type = "application/json"
@@ -48,17 +43,15 @@ class MessageJSONParser(BaseParser):
         self, stream: IO[Any], media_type: str | None = None, parser_context: Any = None
     ) -> Any:
         request = (parser_context or {}).get("request")
-        length = int((request.META.get("CONTENT_LENGTH") if request else None) or 0)
-        if length > MAX_REQUEST_BYTES:
+        declared = str((request.META.get("CONTENT_LENGTH") if request else None) or "0")
+        # Announced too large: refused before reading. A garbled length is no reason to fail:
+        # the read below is bounded either way.
+        if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
             raise RequestTooLarge
         raw = stream.read(MAX_REQUEST_BYTES + 1)
         if len(raw) > MAX_REQUEST_BYTES:
             raise RequestTooLarge
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        try:
-            return json.loads(codecs.decode(raw, encoding), parse_constant=_refuse_constant)
-        except ValueError as exc:
-            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        return parsers.decode(raw, parser_context)
 
 
 class MessageViewSet(
