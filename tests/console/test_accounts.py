@@ -446,3 +446,19 @@ def test_roles_one_could_not_give_are_shown_disabled(
     assert box and "disabled" in box.group(0)
     free = re.search(rf'<input[^>]*value="{narrow.pk}"[^>]*>', page)
     assert free and "disabled" not in free.group(0)
+
+
+def test_a_user_form_shows_every_field_error_at_once(
+    console_client: Client, admin_user: User
+) -> None:
+    """The form refuses the email, the service the password and the username: three errors
+    in one round."""
+    body = user_body(username="no spaces allowed", email="not-an-address", password="123")
+    r = console_client.post(USERS + "new/", body)
+    assert r.status_code == 400
+    page = r.content.decode()
+    assert error_for(page, "email") == "Enter a valid email address."
+    assert "This password is too short." in error_for(page, "password")
+    assert "Enter a valid username." in error_for(page, "username")
+    assert User.objects.count() == 1
+    assert not Event.objects.filter(resource_type="user").exclude(resource_id=admin_user.pk)

@@ -238,16 +238,19 @@ def test_edit_keeps_an_empty_secret_and_changes_the_rest(
     assert 'value="tenant-1234"' in html
     assert "The provider cannot be changed." in html
 
-    response = console_client.post(
-        url, ms_body(name="O365", tenant_id="tenant-9", client_secret="")
-    )
+    scope = "https://graph.microsoft.com/.default"
+    response = console_client.post(url, ms_body(name="O365", scope=scope, client_secret=""))
 
     assert response.status_code == 302
     obj.refresh_from_db()
-    assert obj.name == "O365" and obj.param("tenant_id") == "tenant-9"
+    assert obj.name == "O365" and obj.param("scope") == scope
     assert obj.get_secret("client_secret") == MS_SECRET
     event = Event.objects.filter(resource_type="authentication_object", action="updated").get()
-    assert set(event.changed_fields) == {"name", "tenant_id"}
+    assert set(event.changed_fields) == {"name", "scope"}
+    # Another tenant is another destination: the saved secret does not follow it.
+    refused = console_client.post(url, ms_body(tenant_id="tenant-9", client_secret=""))
+    assert refused.status_code == 400
+    assert "Enter this secret again" in error_for(refused.content.decode(), "client_secret")
 
 
 def test_edit_replaces_a_secret_when_one_is_typed(console_client: Client, admin_user: User) -> None:

@@ -152,11 +152,15 @@ def test_edit_never_shows_the_password_and_empty_keeps_it(console_client: Client
     page = console_client.get(f"/console/mail/{config.pk}/").content.decode()
     assert "stored-secret" not in page
     assert "A password is saved; leave this empty to keep it." in page
-    data = {**FORM, "password": "", "host": "smtp2.example.com"}
+    data = {**FORM, "password": "", "sender_name": "Platform"}
     assert console_client.post(f"/console/mail/{config.pk}/", data).status_code == 302
     config.refresh_from_db()
-    assert config.host == "smtp2.example.com"
+    assert config.sender_name == "Platform"
     assert config.get_secret("password") == "stored-secret"
+    # Another server must be given the password again (the services' rule).
+    moved = console_client.post(f"/console/mail/{config.pk}/", {**data, "host": "smtp2.test"})
+    assert moved.status_code == 400
+    assert "Enter the password again" in error_for(moved.content.decode(), "password")
 
 
 def test_edit_can_remove_the_password(console_client: Client) -> None:
@@ -281,10 +285,9 @@ def test_live_test_reports_invalid_fields_as_json(console_client: Client) -> Non
 
 
 def test_test_uses_the_saved_password_only_for_the_same_server(console_client: Client) -> None:
-    config = make_config(host="127.0.0.1", security="none")
     with smtp_server(users={"mailer": "stored-secret"}, auth_require_tls=False) as server:
+        config = make_config(host="127.0.0.1", port=server.port, security="none")
         same = {**_server_form(server.port), "password": ""}
-        SmtpConfig.objects.filter(pk=config.pk).update(port=server.port)
         ok = console_client.post(f"/console/mail/{config.pk}/test/", same)
         assert ok.status_code == 200
         assert "Connection successfully tested." in ok.content.decode()  # no-script report
@@ -349,7 +352,7 @@ def test_posted_values_are_kept_out_of_error_reports(console_client: Client) -> 
 def test_edit_and_activate_together(console_client: Client) -> None:
     first, second = make_config(host="a.example.com"), make_config(host="b.example.com")
     services.smtp_config_activate(config=first, actor=None)
-    data = {**FORM, "host": "c.example.com", "password": "", "activate": "1"}
+    data = {**FORM, "host": "c.example.com", "activate": "1"}  # FORM brings the password
     assert console_client.post(f"/console/mail/{second.pk}/", data).status_code == 302
     second.refresh_from_db()
     first.refresh_from_db()
@@ -383,3 +386,30 @@ def test_errors_read_as_the_apis(
 def test_a_timeout_that_is_not_a_number_reads_as_the_apis_words(console_client: Client) -> None:
     page = console_client.post("/console/mail/new/", {**FORM, "timeout": "soon"})
     assert error_for(page.content.decode(), "timeout") == "A valid number is required."
+
+
+def test_a_submit_shows_every_field_error_at_once(console_client: Client) -> None:
+    """The form refuses the port, the service the host and the sender: all three in one
+    round, not one round per field."""
+    bad = {**FORM, "host": "bad host!", "port": "70000", "sender_address": "nope"}
+    page = console_client.post("/console/mail/new/", bad).content.decode()
+    assert error_for(page, "port") == "Ensure this value is less than or equal to 65535."
+    assert error_for(page, "host") == "Enter a valid host name or IP address."
+    assert error_for(page, "sender_address") == "Enter a valid email address."
+    # Asking the service about the other fields saved and recorded nothing.
+    assert SmtpConfig.objects.count() == 0
+    assert not Event.objects.exclude(resource_type="user").exists()
+
+
+def test_an_edit_shows_every_field_error_at_once(console_client: Client) -> None:
+    config = make_config()
+    bad = {**FORM, "timeout": "soon", "reply_to_address": "nope", "failure_emails": "x"}
+    page = console_client.post(f"/console/mail/{config.pk}/", bad).content.decode()
+    assert error_for(page, "timeout") == "A valid number is required."
+    assert error_for(page, "reply_to_address") == "Enter a valid email address."
+    assert error_for(page, "failure_emails") == "Enter a valid email address."
+    config.refresh_from_db()
+    assert config.reply_to_address == "" and config.get_secret(config.SECRET_PASSWORD) == (
+        "stored-secret"
+    )
+    assert not Event.objects.filter(action="updated").exists()

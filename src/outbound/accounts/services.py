@@ -114,11 +114,22 @@ def role_delete(*, role: Role, actor: Any) -> None:
     record_event(resource_type="role", resource_id=pk, action="deleted", actor=actor)
 
 
-def _check_password(password: str, user: User) -> None:
+def _validate_user(user: User, password: str | None) -> None:
+    """The password rules (for a new ``password``) and the model's, refused together, so a
+    form shows every field's error at once instead of one per round."""
+    errors: dict[str, list[str]] = {}
+    if password is not None:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            errors["password"] = exc.messages
     try:
-        validate_password(password, user)
+        user.full_clean()
     except ValidationError as exc:
-        raise ValidationError({"password": exc.messages}) from exc
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
 
 
 @transaction.atomic
@@ -137,9 +148,8 @@ def user_create(
     )
     roles = list(roles)
     _check_roles_grant(actor, roles)
-    _check_password(password, user)
     user.set_password(password)
-    user.full_clean()
+    _validate_user(user, password)
     user.save()
     user.roles.set(roles)
     record_event(
@@ -190,10 +200,9 @@ def user_update(*, user: User, data: dict[str, Any], actor: Any) -> User:
     for field in changed:
         setattr(user, field, data[field])
     if data.get("password"):
-        _check_password(data["password"], user)
         user.set_password(data["password"])
         changed.append("password")
-    user.full_clean()
+    _validate_user(user, data.get("password") or None)
     user.save()
     if "roles" in data:
         new = {r.pk for r in data["roles"]}

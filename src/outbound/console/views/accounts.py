@@ -25,6 +25,7 @@ from outbound.console.views.base import (
     ConfirmDeleteView,
     ConsoleView,
     apply_errors,
+    collect_errors,
     order_by,
     ordering_param,
     paginate,
@@ -121,21 +122,27 @@ class UserCreateView(ConsoleView):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = UserForm(request.POST, grantable=grantable(request))
+
+        def create() -> User:
+            data = form.core_data()
+            return services.user_create(
+                username=data.pop("username", ""),
+                password=data.pop("password", ""),
+                actor=request.user,
+                **data,
+            )
+
         status = 400
         if form.is_valid():
-            data = form.core_data()
             try:
-                user = services.user_create(
-                    username=data.pop("username"),
-                    password=data.pop("password"),
-                    actor=request.user,
-                    **data,
-                )
+                user = create()
             except (ValidationError, ServiceError, PermissionDenied, IntegrityError) as exc:
                 status = _user_errors(form, exc)
             else:
                 messages.success(request, f"User {user.username} created.")
                 return redirect("console:user-list")
+        if status == 400:
+            collect_errors(form, create)
         return _user_page(request, form, user=None, status=status)
 
 
@@ -151,19 +158,25 @@ class UserEditView(ConsoleView):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         user = get_object_or_404(User, pk=pk)
         form = UserForm(request.POST, instance=user, grantable=grantable(request))
+
+        def update() -> User:
+            return services.user_update(user=user, data=form.core_data(), actor=request.user)
+
         status = 400
         if form.is_valid():
             try:
-                user = services.user_update(user=user, data=form.core_data(), actor=request.user)
+                user = update()
             except (ValidationError, ServiceError, PermissionDenied, IntegrityError) as exc:
                 status = _user_errors(form, exc)
-                user.refresh_from_db()  # the heading shows the saved user, not the refused input
             else:
                 if user.pk == request.user.pk:
                     # A new password of one's own ends one's other sessions, not this one.
                     update_session_auth_hash(request, user)
                 messages.success(request, f"User {user.username} saved.")
                 return redirect("console:user-list")
+        if status == 400:
+            collect_errors(form, update)
+        user.refresh_from_db()  # the heading shows the saved user, not the refused input
         return _user_page(request, form, user=user, status=status)
 
 
@@ -252,14 +265,19 @@ class RoleCreateView(ConsoleView):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = RoleForm(request.POST, grantable=grantable(request))
+
+        def create() -> Role:
+            return services.role_create(**form.core_data(), actor=request.user)
+
         if form.is_valid():
             try:
-                role = services.role_create(**form.core_data(), actor=request.user)
+                role = create()
             except (ValidationError, ServiceError, IntegrityError) as exc:
                 _role_errors(form, exc)
             else:
                 messages.success(request, f"Role {role.name} created.")
                 return redirect("console:role-list")
+        collect_errors(form, create)
         return _role_page(request, form, role=None, status=400)
 
 
@@ -276,15 +294,20 @@ class RoleEditView(ConsoleView):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         role = get_object_or_404(Role, pk=pk)
         form = RoleForm(request.POST, instance=role, grantable=grantable(request))
+
+        def update() -> Role:
+            return services.role_update(role=role, data=form.core_data(), actor=request.user)
+
         if form.is_valid():
             try:
-                role = services.role_update(role=role, data=form.core_data(), actor=request.user)
+                role = update()
             except (ValidationError, ServiceError, IntegrityError) as exc:
                 _role_errors(form, exc)
-                role.refresh_from_db()
             else:
                 messages.success(request, f"Role {role.name} saved.")
                 return redirect("console:role-list")
+        collect_errors(form, update)
+        role.refresh_from_db()
         return _role_page(request, form, role=role, status=400)
 
 

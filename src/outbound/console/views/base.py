@@ -8,6 +8,7 @@ a forged request anyway.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -18,7 +19,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.db.models import F, ProtectedError
 from django.db.models.expressions import OrderBy
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -31,6 +32,7 @@ from outbound.core.errors import CONFLICT_MESSAGE, ServiceError
 from outbound.core.permissions import has_permission
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 AUTHENTICATED = None  # marker: signed in is enough
 IN_USE = "This object is in use and cannot be deleted."
@@ -118,14 +120,60 @@ class ConfirmDeleteView(ConsoleView):
 
 def submit(form: forms.BaseForm, write: Callable[[], T]) -> T | None:
     """Validate ``form``, then run ``write`` (a service call) with its data. ``None`` when the
-    form or the service refused: the errors are then on the form, next to their fields."""
-    if not form.is_valid():
-        return None
+    form or the service refused: the errors are then on the form, next to their fields —
+    every field's, in one round (see :func:`collect_errors`).
+
+    ``write`` must only write to the database: after a refusal it runs again, rolled back.
+    """
+    if form.is_valid():
+        try:
+            return write()
+        except REFUSALS as exc:
+            apply_errors(form, exc)
+    collect_errors(form, write)
+    return None
+
+
+class _RolledBack(Exception):
+    """Ends a trial write (:func:`collect_errors`) so its transaction rolls back."""
+
+
+def _trial(write: Callable[[], Any]) -> dict[str, list[str]]:
+    """The field errors ``write`` is refused with; nothing it does is kept."""
     try:
-        return write()
-    except REFUSALS as exc:
-        apply_errors(form, exc)
-        return None
+        with transaction.atomic():
+            write()
+            raise _RolledBack
+    except _RolledBack:
+        return {}
+    except ValidationError as exc:
+        return dict(exc.message_dict) if hasattr(exc, "error_dict") else {}
+    except Exception:
+        # The input the form kept may be too partial to write at all: the errors found so
+        # far stand (the real write never ran on this input).
+        logger.debug("trial write stopped", exc_info=True)
+        return {}
+
+
+def collect_errors(form: forms.BaseForm, write: Callable[[], Any]) -> None:
+    """After the form or the service refused some fields, ask the service about the others.
+
+    A form checks its fields before the service sees them, and a service stops at its first
+    refusal, so each round used to show one more error. Here the write is tried again with
+    the refused fields left out (``add_error`` drops them from ``cleaned_data``), rolled back
+    each time, until the service finds no new field to refuse. Only errors on fields the form
+    has and has not refused yet are added; anything else waits for the real write.
+    """
+    for _ in range(len(form.fields)):
+        found = {
+            field: errors
+            for field, errors in _trial(write).items()
+            if field in form.fields and field not in form.errors
+        }
+        if not found:
+            return
+        for field, errors in found.items():
+            form.add_error(field, errors)
 
 
 def refusal(exc: ValidationError | ServiceError | ProtectedError) -> str:
