@@ -33,6 +33,12 @@ def claim(username: str) -> str | None:
     return None
 
 
+def locked(username: str) -> bool:
+    """Whether recent failures hold every slot of ``username`` (a read: claims nothing)."""
+    keys = _slot_keys(username)
+    return len(cache.get_many(keys)) >= len(keys)
+
+
 def release(slot: str) -> None:
     """Give back the slot of an attempt that did not fail."""
     cache.delete(slot)

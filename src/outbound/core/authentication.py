@@ -9,14 +9,61 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
-from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPE_BYTES, JWTAuthentication
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import Token
 
 API_KEY_KEYWORD = "Api-Key"
 INVALID_API_KEY = "Invalid API key."
+# One plain sentence per way a credential can fail: every API shape puts it in its own body.
+NO_CREDENTIAL = "The Authorization header names a scheme but carries no credential."
+MALFORMED_HEADER = "The Authorization header must be a scheme and one credential."
+TOKEN_EXPIRED = "The access token has expired."
+TOKEN_INVALID = "The access token is not valid."
+TOKEN_PASSWORD_CHANGED = "The access token was issued before the password changed."
+
+
+def malformed_header(parts: list[bytes]) -> AuthenticationFailed:
+    """The refusal of an ``Authorization`` header whose scheme is ours but whose shape is not."""
+    return AuthenticationFailed(NO_CREDENTIAL if len(parts) < 2 else MALFORMED_HEADER)
 
 
 class OutboundJWTAuthentication(JWTAuthentication):
-    """simplejwt's authentication; accepts ``Authorization: JWT <access>`` and ``Bearer``."""
+    """simplejwt's authentication; accepts ``Authorization: JWT <access>`` and ``Bearer``.
+
+    simplejwt refuses with dictionaries (``detail``, ``code``, ``messages`` naming its token
+    classes) that every API shape would otherwise flatten or repr into its body; here each
+    refusal is one plain sentence, the same whichever shape answers it.
+    """
+
+    def get_raw_token(self, header: bytes) -> bytes | None:
+        parts = header.split()
+        if len(parts) != 2 and parts and parts[0] in AUTH_HEADER_TYPE_BYTES:
+            raise malformed_header(parts)
+        return super().get_raw_token(header)
+
+    def get_validated_token(self, raw_token: bytes) -> Token:
+        expired = False
+        for token_class in jwt_settings.AUTH_TOKEN_CLASSES:
+            try:
+                return token_class(raw_token)
+            except ExpiredTokenError:
+                expired = True
+            except TokenError:
+                pass
+        raise AuthenticationFailed(TOKEN_EXPIRED if expired else TOKEN_INVALID)
+
+    def get_user(self, validated_token: Token) -> Any:
+        try:
+            return super().get_user(validated_token)
+        except AuthenticationFailed as exc:
+            detail = exc.detail  # simplejwt's {"detail": …, "code": …}
+            if isinstance(detail, dict) and detail.get("code") == "password_changed":
+                raise AuthenticationFailed(TOKEN_PASSWORD_CHANGED) from None
+            # No such user, an inactive one, no user claim: nothing the caller can act on
+            # beyond "sign in again", and nothing about the account is revealed.
+            raise AuthenticationFailed(TOKEN_INVALID) from None
 
 
 class ApiKeyAuthentication(BaseAuthentication):

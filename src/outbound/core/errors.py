@@ -35,6 +35,31 @@ class Conflict(ServiceError):
     status_code = status.HTTP_409_CONFLICT
 
 
+def plain_message(detail: Any, default: str) -> str:
+    """The first human sentence in a DRF error ``detail`` (a string, or a list or dictionary
+    of them, as libraries raise), never a repr of the structure; ``default`` when none."""
+    if isinstance(detail, dict):
+        # A library's dictionary names its message "detail"; its other keys are internals.
+        detail = detail.get("detail", next(iter(detail.values()), None))
+    if isinstance(detail, list | tuple):
+        detail = detail[0] if detail else None
+    if isinstance(detail, dict | list | tuple):
+        return plain_message(detail, default)
+    return str(detail) if isinstance(detail, str) and detail.strip() else default
+
+
+def plain_auth_error(exc: Exception) -> Exception:
+    """``exc`` with a one-sentence ``detail`` when it is a 401 whose detail is a structure."""
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed) and not (
+        isinstance(exc.detail, str)
+    ):
+        exc.detail = exceptions.ErrorDetail(
+            plain_message(exc.detail, str(exceptions.AuthenticationFailed.default_detail)),
+            code="authentication_failed",
+        )
+    return exc
+
+
 def validation_error_body(exc: DjangoValidationError) -> Any:
     if hasattr(exc, "error_dict"):
         return {
@@ -44,6 +69,7 @@ def validation_error_body(exc: DjangoValidationError) -> Any:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    exc = plain_auth_error(exc)
     if isinstance(exc, DjangoValidationError):
         return Response(validation_error_body(exc), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, ServiceError):

@@ -13,7 +13,7 @@ from django.utils.encoding import escape_uri_path
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from outbound.core.errors import ServiceError
+from outbound.core.errors import ServiceError, plain_message
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,17 @@ def invalid_body(request: Any, lines: str) -> Response:
     return error_response(request, 400, f"{MESSAGES[400]} {lines}".strip())
 
 
+def one_sentence(exc: exceptions.APIException) -> str:
+    """What went wrong, in one sentence: the specific reason when there is one (the
+    authentication layer's "The access token has expired.", "mailServerSetting#1 does not
+    exist."), else Hitachi's own phrase for the status ("No login privilege.")."""
+    phrase = MESSAGES.get(exc.status_code, "")
+    text = plain_message(exc.detail, "")
+    if not text or text == str(type(exc).default_detail):
+        return phrase or text or str(exc.default_detail)
+    return text
+
+
 def hitachi_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     request = context.get("request")
     if isinstance(exc, Http404):
@@ -111,10 +122,10 @@ def hitachi_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             headers["Retry-After"] = str(int(wait))
         if isinstance(exc, exceptions.ValidationError):
             message = invalid_body(request, " ".join(_flatten(exc.detail))).data["message"]
-        elif code in (400, 401, 403, 404, 405):
-            message = f"{MESSAGES[code]} {' '.join(_flatten(exc.detail))}"
+        elif code == status.HTTP_400_BAD_REQUEST:  # a body that does not parse
+            message = f"{MESSAGES[400]} {plain_message(exc.detail, '')}".strip()
         else:
-            message = " ".join(_flatten(exc.detail))
+            message = one_sentence(exc)
         return error_response(request, code, message, headers)
     logger.exception("hitachi dialect: unexpected error")
     return error_response(request, status.HTTP_500_INTERNAL_SERVER_ERROR, MESSAGES[500])

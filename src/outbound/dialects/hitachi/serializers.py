@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from outbound.core.encoding import InvalidBase64, decode_base64_text
@@ -37,6 +37,27 @@ class SecureConnectionField(serializers.ChoiceField):
         return str(SECURE_IN[key])
 
 
+@extend_schema_field({"type": "string", "format": "byte", "nullable": True})
+class Base64PasswordField(serializers.Field):
+    """Taken as sent: whether it must be a base64 string depends on ``updatePassword``, so
+    the serializer's ``validate`` checks and decodes it (:func:`_decoded_password`)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+def _decoded_password(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise serializers.ValidationError({"password": ["Not a valid string."]})
+    try:
+        return decode_base64_text(raw)
+    except InvalidBase64 as exc:
+        raise serializers.ValidationError({"password": [str(exc)]}) from None
+
+
 class HitachiEmailSettingInput(serializers.Serializer[Any]):
     """The ``EmailSetting`` a client sends; every attribute is optional (absent: unchanged)."""
 
@@ -45,25 +66,26 @@ class HitachiEmailSettingInput(serializers.Serializer[Any]):
     authenticationEnabled = serializers.BooleanField(required=False)
     userId = serializers.CharField(required=False, allow_blank=True, max_length=254)
     updatePassword = serializers.BooleanField(required=False)
-    password = serializers.CharField(
+    password = Base64PasswordField(
         required=False,
-        allow_blank=True,
-        trim_whitespace=False,
+        allow_null=True,
         write_only=True,
-        help_text="Base64 of the UTF-8 password; used when updatePassword is true.",
+        help_text="Base64 of the UTF-8 password; used when updatePassword is true, ignored "
+        "(whatever it holds) when updatePassword is false.",
     )
     senderAddress = serializers.CharField(required=False, allow_blank=True, max_length=254)
     secureConnection = SecureConnectionField(required=False)
     portNumber = serializers.IntegerField(required=False, min_value=1, max_value=65535)
 
-    def validate_password(self, value: str) -> str:
-        try:
-            return decode_base64_text(value)
-        except InvalidBase64 as exc:
-            raise serializers.ValidationError(str(exc)) from None
-
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs.get("updatePassword") and "password" not in attrs:
+        raw = attrs.pop("password", None)
+        update = attrs.get("updatePassword")
+        # ``updatePassword: false`` means "keep the stored password": whatever ``password``
+        # holds then (null, anything, invalid base64) is not looked at. Without
+        # updatePassword, a password that is sent is taken as meant; null is no password.
+        if update is not False and raw is not None:
+            attrs["password"] = _decoded_password(raw)
+        if update and "password" not in attrs:
             raise serializers.ValidationError({"password": ["This field is required."]})
         current: SmtpConfig | None = self.context.get("current")
         if attrs.get("authenticationEnabled"):

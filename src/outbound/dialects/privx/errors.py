@@ -11,7 +11,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from outbound.core.errors import ServiceError
+from outbound.core.errors import ServiceError, plain_message
 
 logger = logging.getLogger(__name__)
 
@@ -127,25 +127,29 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         if auth_header:
             headers["WWW-Authenticate"] = auth_header
         code = status.HTTP_401_UNAUTHORIZED if auth_header else status.HTTP_403_FORBIDDEN
+        missing = "OAuth2 authorization missing or invalid."
+        # The authentication layer's one sentence (expired, malformed, …), never a structure.
         message = (
-            "OAuth2 authorization missing or invalid."
+            missing
             if isinstance(exc, exceptions.NotAuthenticated)
-            else f"OAuth2 authorization invalid: {exc.detail}"
+            else plain_message(exc.detail, missing)
         )
         return Response(error(GENERAL_ERROR, message), status=code, headers=headers)
     if isinstance(exc, exceptions.PermissionDenied):
-        return Response(error(PERMISSION_DENIED, str(exc.detail)), status=status.HTTP_403_FORBIDDEN)
+        message = plain_message(exc.detail, "Insufficient scope.")
+        return Response(error(PERMISSION_DENIED, message), status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, exceptions.NotFound | Http404):
         return Response(error(GENERAL_ERROR, "Not found."), status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, exceptions.Throttled):
         wait = getattr(exc, "wait", None)
         if wait is not None:
             headers["Retry-After"] = str(int(wait))
-        return Response(error(MAX_LOAD, str(exc.detail)), status=exc.status_code, headers=headers)
-    if isinstance(exc, exceptions.ParseError | exceptions.UnsupportedMediaType):
-        return Response(error(BAD_REQUEST, str(exc.detail)), status=exc.status_code)
-    if isinstance(exc, exceptions.APIException):
-        return Response(error(BAD_REQUEST, str(exc.detail)), status=exc.status_code)
+        message = plain_message(exc.detail, "Too many requests.")
+        return Response(error(MAX_LOAD, message), status=exc.status_code, headers=headers)
+    if isinstance(exc, exceptions.APIException):  # ParseError, UnsupportedMediaType, 405, …
+        message = plain_message(exc.detail, "Bad request.")
+        error_code = GENERAL_ERROR if exc.status_code >= 500 else BAD_REQUEST
+        return Response(error(error_code, message), status=exc.status_code)
     if isinstance(exc, ServiceError):
         return Response(error(CONFIGURATION_ERROR, exc.detail), status=exc.status_code)
     if isinstance(exc, IntegrityError):

@@ -14,7 +14,7 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from outbound.core.errors import ServiceError
+from outbound.core.errors import ServiceError, plain_message
 from outbound.mail.services import StateConflict
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,11 @@ def not_found() -> ZitadelError:
     return ZitadelError(Code.NOT_FOUND, "SMTP-NotFound", "SMTP configuration not found")
 
 
+def route_not_found() -> ZitadelError:
+    """grpc-gateway's answer for a path or method it has no route for."""
+    return ZitadelError(Code.NOT_FOUND, "HTTP-NotFound", "Not Found")
+
+
 def invalid_fields(errors: Mapping[str, list[str]]) -> ZitadelError:
     """One ``InvalidArgument`` listing every field's problem, under ZITADEL's field names."""
     details = [
@@ -169,7 +174,8 @@ def to_zitadel(exc: Exception) -> ZitadelError | None:
     if isinstance(exc, exceptions.NotFound | Http404):
         return not_found()
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        return ZitadelError(Code.UNAUTHENTICATED, "AUTH-Unauthenticated", str(exc.detail))
+        message = plain_message(exc.detail, "Authentication credentials were not provided.")
+        return ZitadelError(Code.UNAUTHENTICATED, "AUTH-Unauthenticated", message)
     if isinstance(exc, exceptions.PermissionDenied):
         return ZitadelError(
             Code.PERMISSION_DENIED, "AUTHZ-PermissionDenied", "No matching permissions found"
@@ -179,14 +185,21 @@ def to_zitadel(exc: Exception) -> ZitadelError | None:
             Code.UNIMPLEMENTED, "HTTP-MethodNotAllowed", "Method Not Allowed", http_status=405
         )
     if isinstance(exc, exceptions.Throttled):
-        return ZitadelError(Code.RESOURCE_EXHAUSTED, "HTTP-Throttled", str(exc.detail))
+        return ZitadelError(
+            Code.RESOURCE_EXHAUSTED, "HTTP-Throttled", plain_message(exc.detail, "Throttled.")
+        )
     if isinstance(exc, exceptions.ValidationError):
         return invalid_fields(_flatten(exc.detail))
     if isinstance(exc, exceptions.ParseError | exceptions.UnsupportedMediaType):
-        return ZitadelError(Code.INVALID_ARGUMENT, "HTTP-Body", str(exc.detail))
+        return ZitadelError(
+            Code.INVALID_ARGUMENT, "HTTP-Body", plain_message(exc.detail, "Malformed request.")
+        )
     if isinstance(exc, exceptions.APIException):
         return ZitadelError(
-            Code.INVALID_ARGUMENT, "HTTP-Request", str(exc.detail), http_status=exc.status_code
+            Code.INTERNAL if exc.status_code >= 500 else Code.INVALID_ARGUMENT,
+            "HTTP-Request",
+            plain_message(exc.detail, "Invalid request."),
+            http_status=exc.status_code,
         )
     return None
 
