@@ -121,7 +121,7 @@ def test_the_same_idempotency_key_from_the_same_caller_sends_once(
         configure(admin_client, srv.host, srv.port)
         body = {**MESSAGE, "idempotency_key": "order-42"}
         first = admin_client.post(URL, body, format="json")
-        again = admin_client.post(URL, {**body, "subject": "A retry"}, format="json")
+        again = admin_client.post(URL, body, format="json")  # a retry (another body: 422)
         theirs = other.post(URL, body, format="json")
         settle()
         replay_after_sending = admin_client.post(URL, body, format="json")

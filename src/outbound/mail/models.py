@@ -168,6 +168,9 @@ class Message(models.Model):
     )
     # NULL, not "", when absent: the per-caller unique constraint only covers given keys.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    # SHA-256 of the submission (outbox.request_fingerprint): a key reused for another message
+    # is refused instead of answering with the first one.
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     status = models.CharField(
         max_length=16, choices=MessageStatus.choices, default=MessageStatus.QUEUED
     )

@@ -3,14 +3,17 @@ and the delivery task is enqueued on commit (a rolled-back request sends nothing
 
 from __future__ import annotations
 
+import hashlib
+import json
 from email.utils import make_msgid
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework import status
 
-from outbound.core.errors import Conflict
+from outbound.core.errors import Conflict, ServiceError
 from outbound.mail import compose
 from outbound.mail.models import Message, Recipient, RecipientKind
 from outbound.mail.selectors import active_smtp_config
@@ -19,6 +22,16 @@ from outbound.mail.transport import helo_name
 MAX_RECIPIENTS = 100
 MAX_BODY_BYTES = 10 * 1024 * 1024
 NO_ACTIVE_CONFIG = "No SMTP configuration is active; nothing was queued."
+IDEMPOTENCY_KEY_REUSED = (
+    "This idempotency_key was already used with a different message. An idempotency_key "
+    "can only be reused with the same request body it was first sent with; use a new key "
+    "for a new message."
+)
+# What a submission says, with the value an omitted field means: the fingerprint's input.
+MESSAGE_FIELDS: dict[str, Any] = {
+    "to": [], "cc": [], "bcc": [], "subject": "", "text": "", "html": "", "reply_to": "",
+    "headers": {},
+}  # fmt: skip
 
 
 def _clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -74,28 +87,54 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
 def message_submit(
     *, data: dict[str, Any], actor: Any, idempotency_key: str | None = None
 ) -> tuple[Message, bool]:
-    """Queue a message; ``(message, created)``. The same key from the same caller returns the
-    first message instead of queueing a second one."""
+    """Queue a message; ``(message, created)``. The same key from the same caller with the
+    same message returns the first message instead of queueing a second one; with a different
+    message it is refused (422), as a key names one request."""
     owner = actor if getattr(actor, "pk", None) else None
+    fingerprint = request_fingerprint(data) if idempotency_key else ""
     if idempotency_key:
         existing = Message.objects.filter(
             submitted_by=owner, idempotency_key=idempotency_key
         ).first()
         if existing is not None:
-            return existing, False
+            return _replay(existing, fingerprint), False
     clean = _clean(data)
     try:
         with transaction.atomic():
-            message = _queue(clean, owner=owner, idempotency_key=idempotency_key or None)
+            message = _queue(
+                clean,
+                owner=owner,
+                idempotency_key=idempotency_key or None,
+                request_fingerprint=fingerprint,
+            )
     except IntegrityError:
-        # The same key raced in from a concurrent request: that one is the message.
+        # The same key raced in from a concurrent request: that one is the key's message.
         existing = Message.objects.filter(
             submitted_by=owner, idempotency_key=idempotency_key
         ).first()
         if existing is None:
             raise
-        return existing, False
+        return _replay(existing, fingerprint), False
     return message, True
+
+
+def request_fingerprint(data: dict[str, Any]) -> str:
+    """SHA-256 of the submission in a canonical form (sorted keys, omitted fields as their
+    empty value), so the same message written differently is the same request."""
+    canonical = {name: data.get(name) or empty for name, empty in MESSAGE_FIELDS.items()}
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _replay(existing: Message, fingerprint: str) -> Message:
+    # Messages queued before fingerprints were kept have none: they replay as before.
+    if existing.request_fingerprint and existing.request_fingerprint != fingerprint:
+        raise ServiceError(
+            IDEMPOTENCY_KEY_REUSED,
+            code="idempotency_key_reused",
+            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    return existing
 
 
 def _queue(
@@ -103,6 +142,7 @@ def _queue(
     *,
     owner: Any,
     idempotency_key: str | None,
+    request_fingerprint: str = "",
     is_failure_notice: bool = False,
 ) -> Message:
     if active_smtp_config() is None:
@@ -110,6 +150,7 @@ def _queue(
     message = Message.objects.create(
         submitted_by=owner,
         idempotency_key=idempotency_key,
+        request_fingerprint=request_fingerprint,
         subject=clean["subject"],
         text=clean["text"],
         html=clean["html"],
