@@ -352,3 +352,15 @@ def test_a_superuser_revokes_someone_elses_key(
     assert ApiKey.objects.get().revoked_at is not None
     event = Event.objects.filter(resource_type="api_key").latest("sequence")
     assert (event.action, event.actor_username) == ("revoked", "admin")
+
+
+def test_every_field_error_at_once(sender_client: Client) -> None:
+    """No name (the form's refusal) and a past expiry (the service's): both in one round."""
+    past = (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    r = sender_client.post(NEW, {"name": "", "permissions": ["messages.view"], "expires_at": past})
+    assert r.status_code == 400
+    page = r.content.decode()
+    assert error_for(page, "name") == "This field is required."
+    assert error_for(page, "expires_at") == "The expiry must be in the future."
+    assert not ApiKey.objects.exists()
+    assert not Event.objects.filter(resource_type="api_key").exists()

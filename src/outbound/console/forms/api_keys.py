@@ -68,10 +68,13 @@ class ApiKeyForm(ConsoleForm):
         return permission_groups(chosen, offered=self.offered)
 
     def core_data(self) -> dict[str, Any]:
-        """The cleaned input in ``api_key_create``'s names; permissions in PERMISSIONS' order."""
-        chosen = set(self.cleaned_data["permissions"])
+        """The cleaned input in ``api_key_create``'s names; permissions in PERMISSIONS' order.
+
+        A field the form refused is empty here, so the service can still judge the others.
+        """
+        chosen = set(self.cleaned_data.get("permissions") or [])
         return {
-            "name": self.cleaned_data["name"],
+            "name": self.cleaned_data.get("name", ""),
             "permissions": [p for p in all_permissions() if p in chosen],
             "expires_at": self.cleaned_data.get("expires_at"),
         }

@@ -32,6 +32,7 @@ from outbound.console.views.base import (
     REFUSALS,
     ConsoleView,
     apply_errors,
+    collect_errors,
     order_by,
     ordering_param,
     paginate,
@@ -111,7 +112,16 @@ class ApiKeyCreateView(ConsoleView):
     @method_decorator(sensitive_variables("plaintext"))
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ApiKeyForm(request.POST, offered=user_permissions(request.user))
+
+        def create() -> tuple[ApiKey, str]:
+            return services.api_key_create(
+                owner=request.user,  # type: ignore[arg-type]
+                **form.core_data(),
+                actor=request.user,
+            )
+
         if not form.is_valid():
+            collect_errors(form, create)
             return _form_page(request, form, status=400)
         nonce = form.cleaned_data["nonce"]
         used: list[str] = request.session.get(USED_NONCES, [])
@@ -120,16 +130,13 @@ class ApiKeyCreateView(ConsoleView):
             messages.warning(request, ALREADY_CREATED)
             return redirect("console:api-key-list")
         try:
-            key, plaintext = services.api_key_create(
-                owner=request.user,  # type: ignore[arg-type]
-                **form.core_data(),
-                actor=request.user,
-            )
+            key, plaintext = create()
         except PermissionDenied as exc:  # only a request made with a key; kept for parity
             form.add_error(None, str(exc) or "You cannot create API keys.")
             return _form_page(request, form, status=403)
         except REFUSALS as exc:
             apply_errors(form, exc)
+            collect_errors(form, create)
             return _form_page(request, form, status=400)
         if nonce:
             request.session[USED_NONCES] = [*used, nonce][-KEEP_NONCES:]
