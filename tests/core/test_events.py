@@ -38,7 +38,7 @@ def test_create_update_delete_each_record_one_event(admin_user: User) -> None:
     obj = make_auth_object(admin_user)
     pk = obj.pk
     auth_services.authentication_object_update(
-        obj=obj, data={"params": {"tenant_id": "tenant-2"}}, actor=admin_user
+        obj=obj, data={"params": {"tenant_id": "tenant-2", "client_secret": "s2"}}, actor=admin_user
     )
     auth_services.authentication_object_update(
         obj=obj, data={"params": {"tenant_id": "tenant-2"}}, actor=admin_user
@@ -54,7 +54,7 @@ def test_create_update_delete_each_record_one_event(admin_user: User) -> None:
         created.changed_fields
     )
     assert created.changed_fields == sorted(created.changed_fields)
-    assert updated.changed_fields == ["tenant_id"]
+    assert sorted(updated.changed_fields) == ["client_secret", "tenant_id"]
     assert all(e.actor == admin_user and e.actor_username == "admin" for e in events)
 
 

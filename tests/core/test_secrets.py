@@ -19,6 +19,7 @@ from outbound.core.secrets import (
     Key,
     KeyRing,
     SecretDecryptionError,
+    binding_text,
     keyring,
     new_key,
     read_key_texts,
@@ -65,7 +66,11 @@ def test_secret_is_aes_gcm_under_the_configured_key(
     assert prefix == "enc1"
     assert kid == key.kid
     raw = base64.urlsafe_b64decode(blob)
-    context = f"mail.smtpconfig:{config.uid}:password".encode()
+    # bound to its row, its field and the destination it was saved for
+    destination = binding_text(
+        (config.host, config.port, config.security, config.username, config.authorization_method)
+    )
+    context = f"mail.smtpconfig:{config.uid}:password@{destination}".encode()
     assert AESGCM(key.material).decrypt(raw[:12], raw[12:], context) == SMTP_PASSWORD.encode()
     assert SmtpConfig.objects.get(pk=config.pk).get_secret("password") == SMTP_PASSWORD
 

@@ -103,11 +103,16 @@ def test_each_dialect_changes_what_the_others_read(clients: dict[str, APIClient]
     assert read_all(clients)["hitachi"]["secureConnection"] == "TLS"  # 465 = implicit TLS
     assert read_all(clients)["commvault"]["encryptionAlgorithm"] == "SSL"
 
-    r = clients["commvault"].put(COMMVAULT, {"SMTPServerName": "b.example.com"}, format="json")
+    # Each new destination brings the password again (it never follows a changed server).
+    r = clients["commvault"].put(
+        COMMVAULT, {"SMTPServerName": "b.example.com", "password": b64("p")}, format="json"
+    )
     assert r.status_code == 200, r.content
     assert read_all(clients)["zitadel"]["host"] == "b.example.com:465"
 
-    r = clients["privx"].put(PRIVX, {"smtp_server_port": 2525}, format="json")
+    r = clients["privx"].put(
+        PRIVX, {"smtp_server_port": 2525, "smtp_server_password": "p"}, format="json"
+    )
     assert r.status_code == 200, r.content
     seen = read_all(clients)
     assert seen["native"]["port"] == 2525
@@ -117,7 +122,7 @@ def test_each_dialect_changes_what_the_others_read(clients: dict[str, APIClient]
     r = clients["zitadel"].put(
         f"{ZITADEL}/{config_id}",
         {"senderAddress": "z@example.com", "senderName": "Zed", "host": "c.example.com:587",
-         "tls": True, "user": "u"},
+         "tls": True, "user": "u", "password": "p"},
         format="json",
     )  # fmt: skip
     assert r.status_code == 200, r.content
@@ -126,4 +131,4 @@ def test_each_dialect_changes_what_the_others_read(clients: dict[str, APIClient]
     assert seen["native"]["from_email"] == "z@example.com"
     assert seen["privx"]["smtp_sender_address"] == "z@example.com"
     assert SmtpConfig.objects.count() == 1
-    assert SmtpConfig.objects.get().get_secret("password") == "p"  # kept by every dialect
+    assert SmtpConfig.objects.get().get_secret("password") == "p"

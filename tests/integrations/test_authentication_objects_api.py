@@ -188,12 +188,12 @@ def test_control_characters_are_refused_on_update(admin_client: APIClient, field
 def test_patch_without_secret_keeps_it(admin_client: APIClient) -> None:
     pk = create(admin_client)["id"]
     response = admin_client.patch(
-        detail_url(pk), {"name": "Renamed", "tenant_id": "tenant-2"}, format="json"
+        detail_url(pk), {"name": "Renamed", "scope": "https://example.com/.default"}, format="json"
     )
     assert response.status_code == 200
     body = response.json()
     assert body["name"] == "Renamed"
-    assert body["tenant_id"] == "tenant-2"
+    assert body["scope"] == "https://example.com/.default"
     assert body["client_id"] == "client-1"
     assert body["has_client_secret"] is True
     assert stored(pk).get_secret("client_secret") == SECRET
@@ -210,7 +210,9 @@ def test_patch_with_secret_replaces_it(admin_client: APIClient) -> None:
 
 def test_patch_blank_authority_restores_the_default(admin_client: APIClient) -> None:
     pk = create(admin_client, authority_url="https://login.example.com")["id"]
-    response = admin_client.patch(detail_url(pk), {"authority_url": ""}, format="json")
+    response = admin_client.patch(
+        detail_url(pk), {"authority_url": "", "client_secret": "again"}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["authority_url"] == DEFAULT_AUTHORITY
 

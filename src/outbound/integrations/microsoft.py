@@ -10,8 +10,13 @@ import time
 from dataclasses import dataclass, field
 
 from outbound.core.http import HttpCallFailed, post_form
+from outbound.core.secrets import SecretDecryptionError
 from outbound.integrations.models import AuthenticationObject
-from outbound.integrations.providers import MICROSOFT_CLIENT_CREDENTIALS, defaults
+from outbound.integrations.providers import (
+    MICROSOFT_CLIENT_CREDENTIALS,
+    SECRETS_UNREADABLE,
+    defaults,
+)
 
 
 class TokenError(Exception):
@@ -33,9 +38,14 @@ def token_url(obj: AuthenticationObject) -> str:
 
 
 def fetch_token(obj: AuthenticationObject, *, timeout: float) -> AccessToken:
+    try:
+        secret = obj.get_secret("client_secret") or ""
+    except SecretDecryptionError:
+        # Sealed for another endpoint or key: it is never sent, whichever path asked.
+        raise TokenError(SECRETS_UNREADABLE) from None
     form = {
         "client_id": obj.param("client_id") or "",
-        "client_secret": obj.get_secret("client_secret") or "",
+        "client_secret": secret,
         "scope": obj.param("scope") or DEFAULTS["scope"],
         "grant_type": "client_credentials",
     }

@@ -85,6 +85,12 @@ IMANAGE = Provider(
     ),
 )
 
+# A sealed secret opens only for the endpoint it was saved for, under a key of the ring.
+SECRETS_UNREADABLE = (
+    "The saved secret cannot be read (it was saved for another endpoint, or the encryption key "
+    "changed); enter it again."
+)
+
 PROVIDERS: dict[str, Provider] = {p.key: p for p in (MICROSOFT_CLIENT_CREDENTIALS, IMANAGE)}
 
 PROVIDER_CHOICES = [(p.key, p.label) for p in PROVIDERS.values()]

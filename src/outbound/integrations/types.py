@@ -12,8 +12,9 @@ from typing import Any, ClassVar, Literal
 
 from outbound.core import egress
 from outbound.core.http import HttpCallFailed, post_form
+from outbound.core.secrets import SecretDecryptionError
 from outbound.integrations.models import AuthenticationObject, ObjectClassField
-from outbound.integrations.providers import IMANAGE
+from outbound.integrations.providers import IMANAGE, SECRETS_UNREADABLE
 
 FieldKind = Literal["string", "bool", "pk"]
 
@@ -113,13 +114,16 @@ class IManage(IntegrationType):
         """Authenticate against ``{server_url}/auth/oauth2/token`` (OAuth2 password grant)."""
         obj = authentication_object
         url = str(obj.param("server_url") or "").rstrip("/") + "/auth/oauth2/token"
-        form = {
-            "grant_type": "password",
-            "username": str(obj.param("username") or ""),
-            "password": obj.get_secret("password") or "",
-            "client_id": str(obj.param("client_id") or ""),
-            "client_secret": obj.get_secret("client_secret") or "",
-        }
+        try:
+            form = {
+                "grant_type": "password",
+                "username": str(obj.param("username") or ""),
+                "password": obj.get_secret("password") or "",
+                "client_id": str(obj.param("client_id") or ""),
+                "client_secret": obj.get_secret("client_secret") or "",
+            }
+        except SecretDecryptionError:
+            return _failure(SECRETS_UNREADABLE)
         try:
             response = post_form(url, form, timeout=timeout)
         except egress.EgressDenied as exc:

@@ -119,27 +119,44 @@ def _apply(config: SmtpConfig, data: dict[str, Any]) -> list[str]:
         elif not _same_secret(config, password):
             config.set_secret(SmtpConfig.SECRET_PASSWORD, password)
             changed.append("password")
+    microsoft = config.authorization_method == AuthorizationMethod.MICROSOFT_CLIENT_CREDENTIALS
     if (
-        config.authorization_method != AuthorizationMethod.MICROSOFT_CLIENT_CREDENTIALS
+        not microsoft
         and config.authentication_object_id is not None
         and "authentication_object" not in data
     ):
         config.authentication_object = None
         changed.append("authentication_object")
+    if microsoft and "authorization_method" in changed and password is None and config.has_password:
+        # Microsoft signs in with a token, not the password: switching to it drops the saved
+        # password (as switching back drops the authentication object), so it follows nowhere.
+        config.set_secret(SmtpConfig.SECRET_PASSWORD, None)
+        changed.append("password")
     return changed
 
 
-def _refuse_moved_password(
+def _moved_password_errors(
     config: SmtpConfig, saved: tuple[Any, ...], data: dict[str, Any]
-) -> None:
+) -> dict[str, list[str]]:
     """The rule every write passes through: a saved password never follows a changed
     destination (server, port, TLS mode, username or authorization method) unless the write
     brings it again. The ciphertext is bound to the destination as well (``secret_binding``),
     so a path that skipped this check could still not open it for the new server."""
-    if "password" in data and data["password"] is not None:
-        return
-    if config.has_password and config.destination() != saved:
-        raise ValidationError({"password": [PASSWORD_AGAIN]})
+    if data.get("password") is None and config.has_password and config.destination() != saved:
+        return {"password": [PASSWORD_AGAIN]}
+    return {}
+
+
+def _full_clean(config: SmtpConfig, errors: dict[str, list[str]]) -> None:
+    """``full_clean`` with ``errors`` found before it, so one answer names every field."""
+    errors = {name: list(messages) for name, messages in errors.items()}
+    try:
+        config.full_clean(validate_constraints=False)
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            errors.setdefault(name, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
 
 
 def _same_secret(config: SmtpConfig, password: str) -> bool:
@@ -195,11 +212,10 @@ def _update(*, config: SmtpConfig, data: dict[str, Any], actor: Any) -> SmtpConf
     config = SmtpConfig.objects.select_for_update().get(pk=config.pk)
     saved = config.destination()
     changed = _apply(config, data)
-    _refuse_moved_password(config, saved, data)
     if not changed:
         return config
     _stamp(config, actor, creating=False)
-    config.full_clean(validate_constraints=False)
+    _full_clean(config, _moved_password_errors(config, saved, data))
     config.save()
     record_event(
         resource_type=RESOURCE,

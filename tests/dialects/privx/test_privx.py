@@ -122,14 +122,15 @@ def test_omitted_null_or_empty_password_keeps_the_stored_one(
     privx: APIClient, password: str | None
 ) -> None:
     put(privx, BASE)
-    body = {**BASE, "smtp_server_port": 2525}
+    body = {**BASE, SENDER: "other@example.com"}
     if password == "omit":
         del body["smtp_server_password"]
     else:
         body["smtp_server_password"] = password
     assert put(privx, body).status_code == 200
     config = SmtpConfig.objects.get()
-    assert config.port == 2525 and config.get_secret("password") == SECRET
+    assert config.sender_address == "other@example.com"
+    assert config.get_secret("password") == SECRET
 
 
 @pytest.mark.django_db
@@ -347,7 +348,7 @@ def test_written_through_native_read_through_privx(
         "smtp_retry_attempts": 0,
     }
     # And a PrivX change lands on the same configuration.
-    put(privx, {"smtp_server_port": 2525})
+    put(privx, {"smtp_server_port": 2525, "smtp_server_password": "again"})
     assert admin_client.get(NATIVE).json()["port"] == 2525
     assert SmtpConfig.objects.count() == 1
 
