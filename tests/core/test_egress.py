@@ -89,9 +89,12 @@ def test_default_policy_denies_other_ports(port: int) -> None:
     assert not allowed("8.8.8.8", port)
 
 
-def test_denial_has_a_plain_message() -> None:
-    with pytest.raises(EgressDenied, match="not allowed by the egress policy"):
+def test_denial_has_a_plain_message_naming_the_setting_that_opens_more() -> None:
+    with pytest.raises(EgressDenied) as denied:
         check([ip("127.0.0.1")], 25, DEFAULT)
+    assert str(denied.value) == (
+        "The destination is not allowed by the egress policy (OUTBOUND_EGRESS_ALLOW opens more)."
+    )
 
 
 def test_one_denied_address_denies_the_whole_destination() -> None:

@@ -173,7 +173,10 @@ def test_egress_policy_denies_before_any_socket(
         r = admin_client.post(URL, {"host": host, "port": port, "tls": False}, format="json")
         assert srv.recorder.messages == []
     assert r.status_code == 400
-    assert r.data["msg"] == "The destination is not allowed by the egress policy."
+    assert r.data["msg"] == (
+        "The destination is not allowed by the egress policy (OUTBOUND_EGRESS_ALLOW opens more)."
+    )
+    assert "addresses" not in r.data["steps"][0]  # nothing resolved is told
     assert [s["name"] for s in r.data["steps"]] == ["resolve"]
     assert opened == []
 

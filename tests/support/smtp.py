@@ -25,12 +25,26 @@ def free_port() -> int:
 
 @dataclass
 class Recorder:
-    """Handler that stores every message it accepts and every AUTH it saw."""
+    """Handler that stores every message it accepts, every AUTH and EHLO name it saw, and
+    counts the QUITs it received."""
 
     messages: list[Envelope] = field(default_factory=list)
     logins: list[tuple[str, str]] = field(default_factory=list)
     valid_tokens: set[str] = field(default_factory=set)
     rcpt_reply: str | None = None  # e.g. "550 no such user" to refuse every RCPT
+    ehlo_names: list[str] = field(default_factory=list)  # what each EHLO said it was
+    quits: int = 0  # QUIT commands received
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list
+    ) -> list:
+        self.ehlo_names.append(hostname)
+        session.host_name = hostname
+        return responses
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.quits += 1
+        return "221 Bye"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list
@@ -173,8 +187,7 @@ class Scripted(Recorder):
         if not getattr(server, "_outbound_counted", False):
             server._outbound_counted = True  # type: ignore[attr-defined]
             self.connections += 1
-        session.host_name = hostname
-        return responses
+        return await super().handle_EHLO(server, session, envelope, hostname, responses)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list

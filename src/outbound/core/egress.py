@@ -21,7 +21,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _PORT_ENTRY = re.compile(r"^:\d{1,5}(-\d{1,5})?$")
 DEFAULT_PORTS = frozenset({25, 465, 587, 2525})
-DENIED_MESSAGE = "The destination is not allowed by the egress policy."
+# Names the setting that opens more, so an admin knows where to look.
+DENIED_MESSAGE = (
+    "The destination is not allowed by the egress policy (OUTBOUND_EGRESS_ALLOW opens more)."
+)
 
 _DENIED_NETWORKS: tuple[IPNetwork, ...] = tuple(
     ipaddress.ip_network(n)

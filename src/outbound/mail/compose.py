@@ -13,7 +13,7 @@ from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, EmailPolicy
-from email.utils import format_datetime, getaddresses, parseaddr
+from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -31,6 +31,7 @@ RESERVED_HEADERS = frozenset(
     )
 )  # fmt: skip
 MAX_HEADER_VALUE = 998
+NO_SENDER_DOMAIN = "outbound.invalid"  # RFC 2606: never a real domain
 
 
 class UnsafeMessage(ValueError):
@@ -161,6 +162,18 @@ def _checked(cleaner: Any, value: str, what: str) -> str:
 
 def envelope_address(mailbox: str) -> str:
     return parseaddr(mailbox)[1]
+
+
+def envelope_sender(sender_address: str, username: str) -> str:
+    """The address mail goes out from: the sender address, else a user name that is one."""
+    return sender_address or (username if "@" in username else "")
+
+
+def new_message_id(sender: str) -> str:
+    """``<unique@domain>`` in the sender address's domain (a machine's short host name is
+    refused by strict servers); ``outbound.invalid`` while there is no sender address."""
+    domain = envelope_address(sender).rpartition("@")[2].strip("[]") if sender else ""
+    return make_msgid(domain=domain or NO_SENDER_DOMAIN)
 
 
 def build(**fields: Any) -> EmailMessage:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from email.utils import make_msgid
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -17,7 +16,6 @@ from outbound.core.errors import Conflict, ServiceError
 from outbound.mail import compose
 from outbound.mail.models import Message, Recipient, RecipientKind
 from outbound.mail.selectors import active_smtp_config
-from outbound.mail.transport import helo_name
 
 MAX_RECIPIENTS = 100
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -145,7 +143,8 @@ def _queue(
     request_fingerprint: str = "",
     is_failure_notice: bool = False,
 ) -> Message:
-    if active_smtp_config() is None:
+    config = active_smtp_config()
+    if config is None:
         raise Conflict(NO_ACTIVE_CONFIG, code="no_active_configuration")
     message = Message.objects.create(
         submitted_by=owner,
@@ -156,7 +155,10 @@ def _queue(
         html=clean["html"],
         reply_to=clean["reply_to"],
         headers=clean["headers"],
-        message_id=make_msgid(domain=helo_name()),
+        # In the domain of the address it will go out from (retries keep it).
+        message_id=compose.new_message_id(
+            compose.envelope_sender(config.sender_address, config.username)
+        ),
         is_failure_notice=is_failure_notice,
         next_attempt_at=timezone.now(),
     )

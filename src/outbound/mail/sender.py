@@ -4,9 +4,11 @@ failure notice.
 
 Connections come from the same transport builder as the connection test; they are kept open
 per thread and reused for consecutive messages to the same configuration until they idle
-out or the configuration changes. Microsoft tokens are cached per authentication object
-until shortly before expiry, with one fetch in flight, and refreshed once when the server
-refuses them.
+out or the configuration changes. Every one of them ends with QUIT while the server is in
+step: a reaper says goodbye to those idle for ``OUTBOUND_SMTP_IDLE`` seconds (no next
+message needed), and the worker to the rest when it stops. Microsoft tokens are cached per
+authentication object until shortly before expiry, with one fetch in flight, and refreshed
+once when the server refuses them.
 """
 
 from __future__ import annotations
@@ -43,7 +45,14 @@ from outbound.mail.models import (
     SmtpConfig,
 )
 from outbound.mail.selectors import active_smtp_config
-from outbound.mail.transport import Session, SmtpTarget, StepFailed, close_quietly, open_connection
+from outbound.mail.transport import (
+    Session,
+    SmtpTarget,
+    StepFailed,
+    close_quietly,
+    open_connection,
+    say_goodbye,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -130,33 +139,56 @@ class _Pooled:
     key: tuple[Any, ...]
     smtp: smtplib.SMTP
     last_used: float
+    busy: bool = True  # handed out for a message; only idle ones are reaped
 
 
 class ConnectionPool:
-    """One open connection per thread, reused while the configuration is unchanged."""
+    """One open connection per thread, reused while the configuration is unchanged.
+
+    A reaper thread closes connections idle for ``OUTBOUND_SMTP_IDLE`` seconds with QUIT,
+    so a server is not left holding a session until its own timeout when no next message
+    comes. A connection is owned by its thread while in use; the reaper only takes idle ones.
+    """
 
     def __init__(self) -> None:
-        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._pooled: dict[int, _Pooled] = {}  # by thread
+        self._wake = threading.Event()
+        self._reaper: threading.Thread | None = None
 
     @staticmethod
     def key(config: SmtpConfig) -> tuple[Any, ...]:
         return (config.pk, config.modified_at, config.authentication_object_id)
 
     def get(self, config: SmtpConfig) -> smtplib.SMTP:
-        pooled: _Pooled | None = getattr(self._local, "pooled", None)
+        with self._lock:  # taken out: the reaper cannot close it while we look at it
+            pooled = self._pooled.pop(threading.get_ident(), None)
         if pooled is not None:
             idle = time.monotonic() - pooled.last_used
             if pooled.key == self.key(config) and idle < settings.OUTBOUND_SMTP_IDLE:
                 try:
                     pooled.smtp.sock.settimeout(config.effective_timeout)  # type: ignore[union-attr]
-                    if pooled.smtp.rset()[0] == 250:
-                        return pooled.smtp
+                    code = pooled.smtp.rset()[0]
                 except (OSError, smtplib.SMTPException, AttributeError):
-                    pass
-            self.discard()
+                    close_quietly(pooled.smtp)  # gone or broken: nobody to say goodbye to
+                else:
+                    if code == 250:
+                        self._keep(pooled)
+                        return pooled.smtp
+                    say_goodbye(pooled.smtp)
+            else:  # another configuration now, or idle too long: a polite end
+                say_goodbye(pooled.smtp)
         smtp = self._open(config)
-        self._local.pooled = _Pooled(self.key(config), smtp, time.monotonic())
+        self._keep(_Pooled(self.key(config), smtp, time.monotonic()))
         return smtp
+
+    def _keep(self, pooled: _Pooled) -> None:
+        pooled.busy = True
+        with self._lock:
+            self._pooled[threading.get_ident()] = pooled
+            if self._reaper is None or not self._reaper.is_alive():
+                self._reaper = threading.Thread(target=self._reap, name="smtp-reaper", daemon=True)
+                self._reaper.start()
 
     def _open(self, config: SmtpConfig, *, retry_auth: bool = True) -> smtplib.SMTP:
         used: list[AccessToken] = []
@@ -185,15 +217,43 @@ class ConnectionPool:
         return smtp
 
     def release(self) -> None:
-        pooled: _Pooled | None = getattr(self._local, "pooled", None)
-        if pooled is not None:
-            pooled.last_used = time.monotonic()
+        """This thread's connection is idle from now on (and may be reaped)."""
+        with self._lock:
+            pooled = self._pooled.get(threading.get_ident())
+            if pooled is not None:
+                pooled.last_used, pooled.busy = time.monotonic(), False
+        self._wake.set()  # the reaper recomputes when the next connection idles out
 
-    def discard(self) -> None:
-        pooled: _Pooled | None = getattr(self._local, "pooled", None)
-        self._local.pooled = None
+    def discard(self, *, broken: bool = False) -> None:
+        """Close this thread's connection: with QUIT, unless it is ``broken`` (dropped,
+        timed out, or in the middle of a command)."""
+        with self._lock:
+            pooled = self._pooled.pop(threading.get_ident(), None)
         if pooled is not None:
-            close_quietly(pooled.smtp)
+            (close_quietly if broken else say_goodbye)(pooled.smtp)
+
+    def close_all(self) -> None:
+        """QUIT every idle connection and this thread's own one (a worker that stops)."""
+        me = threading.get_ident()
+        with self._lock:
+            ending = [t for t, p in self._pooled.items() if t == me or not p.busy]
+            goodbyes = [self._pooled.pop(t) for t in ending]
+        for pooled in goodbyes:
+            say_goodbye(pooled.smtp)
+
+    def _reap(self) -> None:
+        while True:
+            limit = settings.OUTBOUND_SMTP_IDLE
+            now = time.monotonic()
+            with self._lock:
+                idle = {t: p.last_used + limit - now for t, p in self._pooled.items() if not p.busy}
+                goodbyes = [self._pooled.pop(t) for t, left in idle.items() if left <= 0]
+                due = [left for left in idle.values() if left > 0]
+            for pooled in goodbyes:
+                say_goodbye(pooled.smtp)
+            # Sleep until the next connection idles out, or until a release changes that.
+            self._wake.wait(min(due, default=max(limit, 1.0)))
+            self._wake.clear()
 
 
 POOL = ConnectionPool()
@@ -304,7 +364,7 @@ def deliver(message_id: int) -> str:
 
 
 def _send(message: Message, config: SmtpConfig, pending: list[Recipient]) -> None:
-    sender = config.sender_address or (config.username if "@" in config.username else "")
+    sender = compose.envelope_sender(config.sender_address, config.username)
     if not sender:  # a configuration problem an admin can fix: wait for it, do not fail
         raise TemporaryFailure("The active SMTP configuration has no sender address.")
     visible = {
@@ -332,6 +392,7 @@ def _send(message: Message, config: SmtpConfig, pending: list[Recipient]) -> Non
         code, reply = smtp.mail(sender)
         if code >= 400:
             smtp.rset()
+            POOL.release()
             _all(pending, code, reply)
             return
         accepted = []
@@ -361,7 +422,9 @@ def _send(message: Message, config: SmtpConfig, pending: list[Recipient]) -> Non
     except (OSError, smtplib.SMTPException) as exc:
         # Dropped, timed out or a 421: nothing is known to be delivered; retry (with the
         # same Message-ID, so a copy that did arrive is recognisable as the same message).
-        POOL.discard()
+        # A server that answered is told QUIT; a stream cut or stalled mid-command is not.
+        answered = isinstance(exc, smtplib.SMTPResponseException)
+        POOL.discard(broken=not answered)
         raise TemporaryFailure(_describe(exc)) from None
 
 

@@ -1,5 +1,6 @@
 """The connection test: open a connection like the sender would, optionally send one
-message, say QUIT, and report every step."""
+message, say QUIT (also when a step failed, if the server is still in step), and report
+every step."""
 
 from __future__ import annotations
 
@@ -7,17 +8,19 @@ import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formataddr, formatdate
 from typing import Any
 
+from outbound.mail.compose import envelope_sender, new_message_id
 from outbound.mail.transport import (
     Session,
     SmtpTarget,
     Step,
     StepFailed,
     close_quietly,
-    helo_name,
+    in_step,
     open_connection,
+    say_goodbye,
 )
 
 SUCCESS_MESSAGE = "Connection successfully tested."
@@ -43,7 +46,7 @@ def build_test_message(*, sender: str, sender_name: str, receiver: str) -> Email
     msg["To"] = receiver
     msg["Subject"] = "Outbound test message"
     msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(domain=helo_name())
+    msg["Message-ID"] = new_message_id(sender)
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(
         "This message was sent by Outbound to test the SMTP configuration.\n"
@@ -67,11 +70,14 @@ def run_test(
         if receiver:
             with session.step("send") as step:
                 message = build_test_message(
-                    sender=sender or target.username, sender_name=sender_name, receiver=receiver
+                    sender=envelope_sender(sender, target.username) or target.username,
+                    sender_name=sender_name,
+                    receiver=receiver,
                 )
                 refused = smtp.send_message(message)
                 if refused:
                     raise smtplib.SMTPRecipientsRefused(refused)
+                # The address as the caller typed it, never scrubbed (see Session.step).
                 step.detail = f"Test message accepted for {receiver}."
                 step.data["message_id"] = message["Message-ID"]
         with session.step("quit") as step:
@@ -86,6 +92,9 @@ def run_test(
             uses_microsoft=target.uses_microsoft,
         )
     except StepFailed as failure:
+        if smtp is not None and in_step(failure, session):
+            say_goodbye(smtp, timeout=session.remaining())
+            smtp = None
         return TestReport(
             ok=False,
             message=failure.message,

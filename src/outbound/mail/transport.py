@@ -4,7 +4,10 @@
 STARTTLS → EHLO → AUTH, recording every step (name, ok, duration, server reply, TLS details,
 capabilities). A watchdog closes the socket at the deadline, so nothing outlives the timeout
 even against a server that accepts and never speaks. Credentials are never sent before TLS
-when TLS was asked for, and every step's text is scrubbed of the secrets in play.
+when TLS was asked for, and the texts of the steps that carry them are scrubbed of them.
+
+A session the server is still in step with ends with QUIT (:func:`say_goodbye`), whatever
+ended it; only a connection that is broken or mid-command is just closed.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import ipaddress
+import re
 import smtplib
 import socket
 import ssl
@@ -29,6 +34,10 @@ from outbound.core.tls import client_context, describe_tls
 from outbound.integrations.microsoft import AccessToken, TokenError, fetch_token
 from outbound.integrations.models import AuthenticationObject
 from outbound.mail.choices import AuthorizationMethod, Security
+
+# How long a polite QUIT waits for the server's 221 before the socket is simply closed.
+GOODBYE_TIMEOUT = 2.0
+AUTH_AFTER_STARTTLS = "The server offers AUTH only after STARTTLS: turn TLS on."
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,18 @@ class Session:
     def add_secret(self, value: str) -> None:
         self._secrets.append(value)
 
-    def scrub(self, text: str) -> str:
+    def scrub(self, text: str, keep: tuple[str, ...] = ()) -> str:
+        """``text`` with the secrets in play replaced by ``***``, except inside the values in
+        ``keep`` (what the caller gave, e.g. the user name): those are echoed as given, so an
+        echo cannot tell whether one of them contains a secret."""
+        kept = sorted({k for k in keep if k}, key=len, reverse=True)
+        if not kept:
+            return self._scrub(text)
+        parts = re.split(f"({'|'.join(map(re.escape, kept))})", text)
+        # re.split with one group: the kept values are at the odd indices.
+        return "".join(p if i % 2 else self._scrub(p) for i, p in enumerate(parts))
+
+    def _scrub(self, text: str) -> str:
         for secret in self._secrets:
             for form in (secret, base64.b64encode(secret.encode()).decode()):
                 text = text.replace(form, "***")
@@ -119,7 +139,13 @@ class Session:
         self._watchdog.cancel()
 
     @contextmanager
-    def step(self, name: str) -> Iterator[Step]:
+    def step(
+        self, name: str, *, credentials: bool = False, keep: tuple[str, ...] = ()
+    ) -> Iterator[Step]:
+        """One recorded step. Only a step that sends ``credentials`` (AUTH, the token
+        request) has its texts scrubbed, keeping ``keep`` as given: no other step sends a
+        secret, so no other reply can hold one, and scrubbing a text that echoes what the
+        caller typed (a test recipient) would tell whether the caller typed a secret."""
         step = Step(name)
         if self.smtp is not None and self.smtp.sock is not None:
             self.smtp.sock.settimeout(self.remaining())
@@ -130,13 +156,19 @@ class Session:
             yield step
         except Exception as exc:
             step.ok = False
-            step.detail = self.scrub(self.describe(exc))
+            step.detail = self.describe(exc)
+            if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code > 0:
+                step.data.setdefault("reply", _reply(exc.smtp_code, exc.smtp_error))
+            if credentials:
+                step.detail = self.scrub(step.detail, keep)
             raise StepFailed(name, step.detail) from exc
         finally:
             step.duration_ms = (time.perf_counter() - started) * 1000
-            step.detail = self.scrub(step.detail)
-            if "reply" in step.data:
-                step.data["reply"] = self.scrub(str(step.data["reply"]))
+            if credentials:
+                if step.ok:  # a failure's text was scrubbed above, before it was raised
+                    step.detail = self.scrub(step.detail, keep)
+                if "reply" in step.data:
+                    step.data["reply"] = self.scrub(str(step.data["reply"]), keep)
             self.steps.append(step)
             if self.on_step is not None:
                 self.on_step(step)
@@ -170,9 +202,32 @@ class Session:
 
 
 @functools.cache
-def helo_name() -> str:
-    """The name we EHLO with; computed once, without the DNS lookup smtplib would do."""
-    return settings.OUTBOUND_SMTP_HELO_NAME or socket.gethostname() or "localhost"
+def local_fqdn() -> str:
+    """This machine's fully qualified name, or "" when it has none (a short or localhost
+    name, which strict servers refuse in EHLO). Looked up once per process."""
+    name = socket.getfqdn().strip().rstrip(".")
+    first, _, rest = name.partition(".")
+    if not rest or first.lower().startswith("localhost") or name.lower().endswith(".localdomain"):
+        return ""
+    return name
+
+
+def helo_name(sock: socket.socket | None = None) -> str:
+    """The name we EHLO with: ``OUTBOUND_SMTP_HELO_NAME``, else this machine's fully
+    qualified name, else the address literal of our end of ``sock`` (RFC 5321 4.1.3)."""
+    if settings.OUTBOUND_SMTP_HELO_NAME:
+        return str(settings.OUTBOUND_SMTP_HELO_NAME)
+    if fqdn := local_fqdn():
+        return fqdn
+    if sock is not None:
+        with contextlib.suppress(OSError, ValueError):
+            address = ipaddress.ip_address(str(sock.getsockname()[0]).split("%", 1)[0])
+            if isinstance(address, ipaddress.IPv6Address):
+                if address.ipv4_mapped is None:
+                    return f"[IPv6:{address.compressed}]"
+                address = address.ipv4_mapped
+            return f"[{address}]"
+    return "localhost"
 
 
 def _reply(code: int, message: bytes | str) -> str:
@@ -196,15 +251,18 @@ def _connect(addresses: list[egress.IPAddress], port: int, session: Session) -> 
 
 
 def _capabilities(smtp: smtplib.SMTP) -> list[str]:
-    return [f"{k.upper()} {v}".strip() for k, v in smtp.esmtp_features.items()]
+    # smtplib keeps AUTH's parameters with a leading space (" PLAIN LOGIN"): one space each.
+    return [" ".join(f"{k.upper()} {v}".split()) for k, v in smtp.esmtp_features.items()]
 
 
 def open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
     """An SMTP connection, greeted and authenticated, or :class:`StepFailed` — in which case
-    whatever socket was opened is closed."""
+    whatever socket was opened is closed (with QUIT, when the server is still in step)."""
     try:
         return _open_connection(target, session)
-    except BaseException:
+    except BaseException as exc:
+        if session.smtp is not None and in_step(exc, session):
+            say_goodbye(session.smtp, timeout=session.remaining())
         close_quietly(session.smtp)
         if session.raw_sock is not None:
             with contextlib.suppress(OSError):
@@ -212,16 +270,58 @@ def open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
         raise
 
 
+def in_step(exc: BaseException, session: Session) -> bool:
+    """Whether the server still expects a command after ``exc`` ended what we were doing: it
+    answered (an error reply) or we stopped ourselves; not after a dropped connection, a
+    timeout or a failed TLS handshake, where a QUIT would be noise on a broken stream."""
+    cause = exc.__cause__ if isinstance(exc, StepFailed) else exc
+    if session.aborted or time.monotonic() >= session.deadline:
+        return False
+    if isinstance(cause, smtplib.SMTPServerDisconnected):
+        return False
+    return isinstance(
+        cause, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused | _Refused | TokenError
+    )
+
+
+def _tls_context(target: SmtpTarget) -> ssl.SSLContext | Exception | None:
+    """The TLS context, made before any step's clock starts (building it loads the trust
+    store); a failure to build it is returned, to be reported by the step that needs it."""
+    if target.security == Security.NONE:
+        return None
+    try:
+        return client_context()
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        return exc
+
+
+def _require_context(context: ssl.SSLContext | Exception | None) -> ssl.SSLContext:
+    if isinstance(context, ssl.SSLContext):
+        return context
+    reason = getattr(context, "strerror", None) or getattr(context, "reason", None)
+    raise _Refused(
+        "The trusted certificates could not be loaded (OUTBOUND_SMTP_CA_FILE"
+        + (f": {reason}" if reason else "")
+        + ")."
+    )
+
+
 def _open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
+    context = _tls_context(target)
+    local_fqdn()  # the one DNS lookup for the EHLO name, also outside every step's clock
+
     with session.step("resolve") as step:
         addresses = egress.resolve(target.host, target.port, timeout=session.remaining())
-        step.data["addresses"] = [str(a) for a in addresses]
+        # Checked before anything is reported: a refused destination reveals no addresses
+        # (an editor could otherwise resolve internal names through the test).
         egress.check(addresses, target.port)
+        step.data["addresses"] = [str(a) for a in addresses]
         step.detail = f"{target.host} resolves to {', '.join(map(str, addresses))}."
 
     hostname = target.host.strip("[]")
     with session.step("connect") as step:
-        context = client_context()  # inside a step: a bad CA bundle is reported, not a 500
+        if target.security != Security.NONE:
+            context = _require_context(context)  # a bad CA bundle: reported, no socket
         sock = _connect(addresses, target.port, session)
         peer = sock.getpeername()
         step.detail = f"Connected to {peer[0]} port {peer[1]}."
@@ -229,12 +329,12 @@ def _open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
     if target.security == Security.SSL:
         with session.step("tls") as step:
             sock.settimeout(session.remaining())
-            sock = context.wrap_socket(sock, server_hostname=hostname)
+            sock = _require_context(context).wrap_socket(sock, server_hostname=hostname)
             session.raw_sock = sock
             step.data.update(describe_tls(sock))
             step.detail = f"Implicit TLS established ({sock.version()})."
 
-    smtp = smtplib.SMTP(local_hostname=helo_name(), timeout=session.remaining())
+    smtp = smtplib.SMTP(local_hostname=helo_name(sock), timeout=session.remaining())
     smtp._host = hostname  # type: ignore[attr-defined]  # STARTTLS verifies against this name
     smtp.sock = sock
     session.smtp = smtp
@@ -260,7 +360,7 @@ def _open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
                 raise _Refused(
                     "The server does not offer STARTTLS; nothing more was sent (no credentials)."
                 )
-            code, message = smtp.starttls(context=context)
+            code, message = smtp.starttls(context=_require_context(context))
             step.data["reply"] = _reply(code, message)
             assert isinstance(smtp.sock, ssl.SSLSocket)
             step.data.update(describe_tls(smtp.sock))
@@ -273,9 +373,10 @@ def _open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
             step.data["capabilities"] = _capabilities(smtp)
             step.detail = f"{len(smtp.esmtp_features)} extensions advertised."
 
+    keep = (target.username,)
     if target.uses_microsoft:
         obj = target.authentication_object
-        with session.step("token") as step:
+        with session.step("token", credentials=True, keep=keep) as step:
             if obj is None:
                 raise _Refused("No authentication object is set.")
             secret = obj.get_secret("client_secret")
@@ -284,23 +385,23 @@ def _open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
             token = target.token_provider(obj, timeout=session.remaining())
             session.add_secret(token.value)
             step.detail = "Access token received from the token endpoint."
-        with session.step("auth") as step:
-            _require_auth(smtp, "XOAUTH2")
+        with session.step("auth", credentials=True, keep=keep) as step:
+            step.data["mechanism"] = _require_auth(smtp, "XOAUTH2")
             sasl = f"user={target.username}\x01auth=Bearer {token.value}\x01\x01"
             session.add_secret(sasl)  # and its base64 form, should a server echo it
             code, message = smtp.auth(
                 "XOAUTH2", lambda challenge=None: sasl if challenge is None else ""
             )
-            step.data.update(mechanism="XOAUTH2", reply=_reply(code, message))
+            step.data["reply"] = _reply(code, message)
             step.detail = "Authenticated with XOAUTH2."
     elif target.username:
-        with session.step("auth") as step:
-            mechanism = _require_auth(smtp, "PLAIN", "LOGIN")
+        with session.step("auth", credentials=True, keep=keep) as step:
+            mechanism = step.data["mechanism"] = _require_auth(smtp, "PLAIN", "LOGIN")
             smtp.user, smtp.password = target.username, target.password or ""
             if smtp.password:  # the exact PLAIN blob too, should a server echo it
                 session.add_secret(f"\0{smtp.user}\0{smtp.password}")
             code, message = _login(smtp, mechanism, smtp.user, smtp.password)
-            step.data.update(mechanism=mechanism, reply=_reply(code, message))
+            step.data["reply"] = _reply(code, message)
             step.detail = f"Authenticated as {target.username} with {mechanism}."
     return smtp
 
@@ -328,6 +429,8 @@ def _require_auth(smtp: smtplib.SMTP, *mechanisms: str) -> str:
         if mechanism in offered:
             return mechanism
     if not offered:
+        if smtp.has_extn("starttls") and not isinstance(smtp.sock, ssl.SSLSocket):
+            raise _Refused(AUTH_AFTER_STARTTLS)
         raise _Refused("The server does not offer authentication (no AUTH extension).")
     raise _Refused(
         f"The server offers {', '.join(offered)}, none of which Outbound supports here "
@@ -335,7 +438,23 @@ def _require_auth(smtp: smtplib.SMTP, *mechanisms: str) -> str:
     )
 
 
+def say_goodbye(smtp: smtplib.SMTP | None, *, timeout: float = GOODBYE_TIMEOUT) -> None:
+    """QUIT, wait briefly for the reply, close: the end of a session the server is still in
+    step with (it would otherwise hold it open until its own timeout)."""
+    if smtp is None:
+        return
+    try:
+        if smtp.sock is not None:
+            smtp.sock.settimeout(max(min(timeout, GOODBYE_TIMEOUT), 0.01))
+            smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        pass  # it had gone already
+    finally:
+        close_quietly(smtp)
+
+
 def close_quietly(smtp: smtplib.SMTP | None) -> None:
+    """Close without a word: for a connection that is broken or in the middle of a command."""
     if smtp is None:
         return
     with contextlib.suppress(OSError):

@@ -2,7 +2,8 @@
 
 It runs django-tasks' database worker for the delivery tasks and, beside it, a sweeper that
 re-enqueues due messages whose task was lost (for instance when a worker was killed while
-sending: its lease runs out and another worker takes the message over).
+sending: its lease runs out and another worker takes the message over). When it stops
+(SIGTERM, SIGINT, ``--batch`` done) its open SMTP connections end with QUIT.
 """
 
 from __future__ import annotations
@@ -57,4 +58,4 @@ class Command(BaseCommand):
             )
         finally:
             stop.set()
-            POOL.discard()
+            POOL.close_all()  # QUIT to the server of every connection kept open
