@@ -8,6 +8,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from outbound.accounts.models import ApiKey, Role, User
 
@@ -57,13 +59,32 @@ class TokenRequestSerializer(TokenObtainPairSerializer):
     pass
 
 
+REFRESH_PASSWORD_CHANGED = "The refresh token was issued before the password changed."
+
+
 class TokenRefreshRequestSerializer(TokenRefreshSerializer):
-    """simplejwt's refresh, answering 401 (not 500) when the token's user has been deleted."""
+    """simplejwt's refresh, answering 401 (not 500) when the token's user has been deleted,
+    and refusing a token issued before the user's password last changed.
+
+    Every token carries a fingerprint of the password hash it was issued under
+    (``CHECK_REVOKE_TOKEN``); authentication compares it for access tokens, and simplejwt's
+    refresh does not, so a stolen refresh token would outlive the password change meant to
+    end it. Any path that changes the password (API, console, ``set_password``) changes the
+    hash, so no path needs to remember to revoke anything.
+    """
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        refresh = self.token_class(attrs["refresh"])  # a bad token: the view's 401
         try:
-            return super().validate(attrs)
-        except User.DoesNotExist as exc:
+            user = User.objects.get(
+                **{jwt_settings.USER_ID_FIELD: refresh.payload[jwt_settings.USER_ID_CLAIM]}
+            )
+            if jwt_settings.CHECK_REVOKE_TOKEN and refresh.payload.get(
+                jwt_settings.REVOKE_TOKEN_CLAIM
+            ) != get_md5_hash_password(user.password):
+                raise AuthenticationFailed(REFRESH_PASSWORD_CHANGED, "password_changed")
+            return super().validate(attrs)  # the user must still be active
+        except (User.DoesNotExist, KeyError) as exc:
             raise AuthenticationFailed(
                 self.error_messages["no_active_account"], "no_active_account"
             ) from exc
