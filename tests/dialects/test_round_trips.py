@@ -8,10 +8,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from outbound.accounts import services as account_services
 from outbound.core.models import Event
 from outbound.mail.models import SmtpConfig
-from tests.conftest import client_for
 
 NATIVE = "/api/administration/smtp-settings/"
 HITACHI = "/Analytics/v1/objects/EmailServerSettings/mailServerSetting%230"
@@ -22,23 +20,6 @@ PRIVX = "/workflow-engine/api/v1/settings"
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-
-
-@pytest.fixture
-def clients(admin_user: Any) -> dict[str, APIClient]:
-    _, key = account_services.api_key_create(
-        owner=admin_user, name="cv", permissions=["outbound_mail_setup.view",
-                                                  "outbound_mail_setup.edit"], actor=admin_user,
-    )  # fmt: skip
-    commvault = APIClient()
-    commvault.credentials(HTTP_AUTHTOKEN=key)
-    return {
-        "native": client_for(admin_user),
-        "hitachi": client_for(admin_user, "Bearer"),
-        "zitadel": client_for(admin_user, "Bearer"),
-        "privx": client_for(admin_user, "Bearer"),
-        "commvault": commvault,
-    }
 
 
 def read_all(c: dict[str, APIClient]) -> dict[str, Any]:
