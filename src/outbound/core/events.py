@@ -58,3 +58,9 @@ def resource_details(resource_type: str, resource_id: Any) -> ResourceDetails:
         change_date=agg["changed"],
         resource_owner="outbound",
     )
+
+
+def stream_position(resource_type: str) -> int:
+    """The latest sequence recorded for ``resource_type`` (ZITADEL's ``processedSequence``)."""
+    latest = Event.objects.filter(resource_type=resource_type).aggregate(s=Max("sequence"))["s"]
+    return int(latest or 0)

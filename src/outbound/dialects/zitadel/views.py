@@ -1,16 +1,20 @@
-"""``/admin/v1/smtp…``: ZITADEL's SMTP configuration API, one view per operation.
+"""``/admin/v1/smtp…`` and ``/admin/v1/email…``: ZITADEL's SMTP configuration API and its
+current form, the email-provider API, over the same configurations.
 
 Thin views: validate with the ZITADEL serializers, call :mod:`outbound.mail.services` with core
-field names, answer in ZITADEL's shapes. Errors are rendered by :mod:`.errors`.
+field names, answer in ZITADEL's shapes. Each operation is written once, as a mixin, and served
+in both shapes; a :class:`Shape` says what differs (the input messages, how a configuration
+reads, the key a read wraps it in). Errors are rendered by :mod:`.errors`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.parsers import JSONParser
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,7 +24,13 @@ from outbound.core.authentication import OutboundJWTAuthentication
 from outbound.core.permissions import HasOutboundPermission
 from outbound.dialects.zitadel import errors
 from outbound.dialects.zitadel.authentication import ZitadelApiKeyAuthentication
+from outbound.dialects.zitadel.parsers import GatewayJSONParser
 from outbound.dialects.zitadel.serializers import (
+    EmailHttpInput,
+    EmailSmtpInput,
+    EmailSmtpTestInput,
+    GetEmailProviderOutput,
+    ListEmailProvidersOutput,
     ZitadelAddOutput,
     ZitadelDetailsOutput,
     ZitadelEmptyOutput,
@@ -32,8 +42,10 @@ from outbound.dialects.zitadel.serializers import (
     ZitadelSearchOutput,
     ZitadelSmtpConfigInput,
     ZitadelSmtpTestInput,
-    now_timestamp,
+    email_provider,
+    list_details,
     object_details,
+    omit_zero,
     smtp_config,
 )
 from outbound.mail import selectors, services
@@ -50,28 +62,72 @@ ERRORS = {
     401: OpenApiResponse(ZitadelErrorOutput, description="Unauthenticated."),
     403: OpenApiResponse(ZitadelErrorOutput, description="PermissionDenied."),
     404: OpenApiResponse(ZitadelErrorOutput, description="NotFound."),
+    409: OpenApiResponse(ZitadelErrorOutput, description="Aborted: a concurrent change."),
+}
+TEST_ERRORS = {
+    **ERRORS,
+    429: OpenApiResponse(ZitadelErrorOutput, description="ResourceExhausted: too many tests."),
+}
+UNIMPLEMENTED = {
+    401: ERRORS[401],
+    403: ERRORS[403],
+    501: OpenApiResponse(ZitadelErrorOutput, description="Unimplemented."),
 }
 
 
 def zitadel_schema(
-    rpc: str, summary: str, *, request: Any = None, response: Any = ZitadelDetailsOutput
-) -> Callable[[Any], Any]:
+    rpc: str,
+    summary: str,
+    *,
+    request: Any = None,
+    response: Any = ZitadelDetailsOutput,
+    errors: dict[int, OpenApiResponse] = ERRORS,
+) -> Any:
     return extend_schema(
         tags=[TAG],
         operation_id=f"AdminService_{rpc}",
         summary=summary,
-        request=request,
-        responses={200: response, **ERRORS},
+        # The gateway reads any Content-Type as JSON; the document names the one to send.
+        request={"application/json": request} if request is not None else None,
+        responses={200: response, **errors},
     )
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What differs between ``/smtp`` (``SMTPConfig``) and ``/email`` (``EmailProvider``)."""
+
+    config_input: type[ZitadelSmtpConfigInput]
+    test_input: type[ZitadelSmtpTestInput]
+    render: Callable[[SmtpConfig], dict[str, Any]]
+    read_key: str  # a read answers {read_key: <the configuration>}
+
+
+SMTP = Shape(ZitadelSmtpConfigInput, ZitadelSmtpTestInput, smtp_config, "smtpConfig")
+EMAIL = Shape(EmailSmtpInput, EmailSmtpTestInput, email_provider, "config")
+
+
 class ZitadelView(APIView):
-    """Base of every ZITADEL operation: Bearer auth (JWT or API key), gRPC-style errors."""
+    """Base of every ZITADEL operation: Bearer auth (JWT or API key), gRPC-style errors,
+    bodies read as JSON whatever their Content-Type (as ZITADEL's gateway reads them).
+
+    Each operation mixin names the permission of its method in ``grants``; a view's
+    ``required_permissions`` is the union of its operations' grants.
+    """
 
     authentication_classes = [ZitadelApiKeyAuthentication, OutboundJWTAuthentication]
     permission_classes = [HasOutboundPermission]
-    parser_classes = [JSONParser]  # grpc-gateway speaks JSON only
+    parser_classes = [GatewayJSONParser]
+    shape: ClassVar[Shape] = SMTP
+    grants: ClassVar[dict[str, str]] = {}
     required_permissions: dict[str, str | None] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        merged: dict[str, str | None] = {}
+        for base in reversed(cls.__mro__):
+            merged.update(base.__dict__.get("grants", {}))
+        cls.required_permissions = merged
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         return errors.exception_handler
@@ -85,7 +141,7 @@ class ZitadelView(APIView):
             )
         if not config_id.isdigit() or not config_id.isascii():
             raise errors.not_found()
-        config = selectors.smtp_config_list().filter(pk=int(config_id)).first()
+        config = configurations().filter(pk=int(config_id)).first()
         if config is None:
             raise errors.not_found()
         return config
@@ -102,89 +158,99 @@ class ZitadelView(APIView):
         body.is_valid(raise_exception=True)
         return body
 
+    def read(self, config: SmtpConfig) -> Response:
+        return Response({self.shape.read_key: self.shape.render(config)})
 
-class SmtpView(ZitadelView):
-    """``GET /smtp`` (the active configuration) and ``POST /smtp`` (add one, inactive)."""
 
-    required_permissions = {"GET": VIEW, "POST": EDIT}
+def configurations() -> QuerySet[SmtpConfig]:
+    # xoauth2 reads show the credential's endpoint: fetch it with the row.
+    return selectors.smtp_config_list().select_related("authentication_object")
 
-    @zitadel_schema(
-        "GetSMTPConfig", "Get the active SMTP configuration", response=ZitadelGetSmtpConfigOutput
-    )
+
+def page(
+    configs: QuerySet[SmtpConfig], query: dict[str, Any] | None, total: int
+) -> list[SmtpConfig]:
+    """``ListQuery`` over ``configs``: newest first unless ``asc``; ``limit`` 0 is no limit."""
+    query = query or {"offset": 0, "limit": 0, "asc": False}
+    offset, limit = query["offset"], query["limit"]
+    configs = configs.order_by("id" if query["asc"] else "-id")
+    # An offset past the end (a uint64 may exceed what SQL can offset by) is an empty page.
+    if offset >= total:
+        return []
+    return list(configs[offset : offset + limit] if limit else configs[offset:])
+
+
+# --- operations, each once for both shapes --------------------------------------------------
+
+
+class GetActive(ZitadelView):
+    grants = {"GET": VIEW}
+
     def get(self, request: Request) -> Response:
-        config = selectors.active_smtp_config()
+        config = configurations().filter(is_active=True).first()
         if config is None:
             raise errors.not_found()
-        return Response({"smtpConfig": smtp_config(config)})
+        return self.read(config)
 
-    @zitadel_schema(
-        "AddSMTPConfig",
-        "Add an SMTP configuration",
-        request=ZitadelSmtpConfigInput,
-        response=ZitadelAddOutput,
-    )
+
+class GetById(ZitadelView):
+    grants = {"GET": VIEW}
+
+    def get(self, request: Request, id: str) -> Response:
+        return self.read(self.get_config(id))
+
+
+class Search(ZitadelView):
+    grants = {"POST": VIEW}
+
     def post(self, request: Request) -> Response:
-        body = self.parse(ZitadelSmtpConfigInput, request)
+        body = self.parse(ZitadelSearchInput, request)
+        configs = configurations()
+        total = configs.count()
+        result = page(configs, body.validated_data.get("query"), total)
+        return Response(
+            omit_zero(
+                {
+                    "details": list_details(total),
+                    "result": [self.shape.render(c) for c in result],
+                }
+            )
+        )
+
+
+class Add(ZitadelView):
+    """New configurations start inactive."""
+
+    grants = {"POST": EDIT}
+
+    def post(self, request: Request) -> Response:
+        body = self.parse(self.shape.config_input, request)
         config = services.smtp_config_create(
             data=body.core_data(keep_password=False), actor=request.user, activate=False
         )
         return Response({"details": object_details(config.pk), "id": str(config.pk)})
 
 
-class SmtpSearchView(ZitadelView):
-    """``POST /smtp/_search``."""
+class Update(ZitadelView):
+    """The seed: an updated configuration "will be activated as soon as it is saved"."""
 
-    required_permissions = {"POST": VIEW}
+    grants = {"PUT": EDIT}
 
-    @zitadel_schema(
-        "ListSMTPConfigs",
-        "List SMTP configurations",
-        request=ZitadelSearchInput,
-        response=ZitadelSearchOutput,
-    )
-    def post(self, request: Request) -> Response:
-        body = self.parse(ZitadelSearchInput, request)
-        query = body.validated_data.get("query") or {"offset": 0, "limit": 0, "asc": False}
-        configs = selectors.smtp_config_list()
-        total = configs.count()
-        configs = configs.order_by("id" if query["asc"] else "-id")
-        offset, limit = query["offset"], query["limit"]
-        page = configs[offset : offset + limit] if limit else configs[offset:]
-        return Response(
-            {
-                "details": {"totalResult": str(total), "viewTimestamp": now_timestamp()},
-                "result": [smtp_config(c) for c in page],
-            }
-        )
-
-
-class SmtpByIdView(ZitadelView):
-    """``GET``, ``PUT`` and ``DELETE /smtp/{id}``."""
-
-    required_permissions = {"GET": VIEW, "PUT": EDIT, "DELETE": EDIT}
-
-    @zitadel_schema(
-        "GetSMTPConfigById", "Get an SMTP configuration", response=ZitadelGetSmtpConfigOutput
-    )
-    def get(self, request: Request, id: str) -> Response:
-        return Response({"smtpConfig": smtp_config(self.get_config(id))})
-
-    @zitadel_schema(
-        "UpdateSMTPConfig", "Update an SMTP configuration", request=ZitadelSmtpConfigInput
-    )
     def put(self, request: Request, id: str) -> Response:
         config = self.get_config(id)
-        body = self.parse(ZitadelSmtpConfigInput, request)
-        # The seed: an updated configuration "will be activated as soon as it is saved".
+        body = self.parse(self.shape.config_input, request)
         config = services.smtp_config_update(
             config=config,
-            data=body.core_data(keep_password=True),
+            data=body.core_data(keep_password=True, current=config),
             actor=request.user,
             activate=True,
         )
         return Response({"details": object_details(config.pk)})
 
-    @zitadel_schema("RemoveSMTPConfig", "Remove an SMTP configuration")
+
+class Remove(ZitadelView):
+    grants = {"DELETE": EDIT}
+
     def delete(self, request: Request, id: str) -> Response:
         config = self.get_config(id)
         pk = config.pk
@@ -192,16 +258,9 @@ class SmtpByIdView(ZitadelView):
         return Response({"details": object_details(pk)})
 
 
-class SmtpPasswordView(ZitadelView):
-    """``PUT /smtp/{id}/password``."""
+class SetPassword(ZitadelView):
+    grants = {"PUT": EDIT}
 
-    required_permissions = {"PUT": EDIT}
-
-    @zitadel_schema(
-        "UpdateSMTPConfigPassword",
-        "Update the password of an SMTP configuration",
-        request=ZitadelPasswordInput,
-    )
     def put(self, request: Request, id: str) -> Response:
         config = self.get_config(id)
         body = self.parse(ZitadelPasswordInput, request)
@@ -211,28 +270,20 @@ class SmtpPasswordView(ZitadelView):
         return Response({"details": object_details(config.pk)})
 
 
-class SmtpActivateView(ZitadelView):
-    """``POST /smtp/{id}/_activate``: this one becomes the active one; the others are not."""
+class Activate(ZitadelView):
+    """This one becomes the active one; the others are not."""
 
-    required_permissions = {"POST": EDIT}
+    grants = {"POST": EDIT}
 
-    @zitadel_schema(
-        "ActivateSMTPConfig", "Activate an SMTP configuration", request=ZitadelEmptyOutput
-    )
     def post(self, request: Request, id: str) -> Response:
         config = self.get_config(id)
         services.smtp_config_activate(config=config, actor=request.user)
         return Response({"details": object_details(config.pk)})
 
 
-class SmtpDeactivateView(ZitadelView):
-    """``POST /smtp/{id}/_deactivate``."""
+class Deactivate(ZitadelView):
+    grants = {"POST": EDIT}
 
-    required_permissions = {"POST": EDIT}
-
-    @zitadel_schema(
-        "DeactivateSMTPConfig", "Deactivate an SMTP configuration", request=ZitadelEmptyOutput
-    )
     def post(self, request: Request, id: str) -> Response:
         config = self.get_config(id)
         services.smtp_config_deactivate(config=config, actor=request.user)
@@ -252,42 +303,32 @@ def test_answer(report: TestReport) -> Response:
     )
 
 
-class SmtpTestView(ZitadelView):
-    """``POST /smtp/_test``: test proposed settings by sending a real message."""
+class Test(ZitadelView):
+    """Test proposed settings by sending a real message; ``id`` lends a stored password."""
 
-    required_permissions = {"POST": EDIT}
+    grants = {"POST": EDIT}
     throttle_classes = [CallOutThrottle]
     throttle_scope = "smtp_test"
 
-    @zitadel_schema(
-        "TestSMTPConfig",
-        "Test an SMTP configuration by sending a test mail",
-        request=ZitadelSmtpTestInput,
-        response=ZitadelEmptyOutput,
-    )
     def post(self, request: Request) -> Response:
-        body = self.parse(ZitadelSmtpTestInput, request)
+        body = self.parse(self.shape.test_input, request)
         stored_id = body.validated_data["id"]
         stored = self.get_config(stored_id) if stored_id else None
         report = services.smtp_config_test(
-            stored=stored, data=body.core_data(), receiver=body.validated_data["receiverAddress"]
+            stored=stored,
+            data=body.core_data(current=stored),
+            receiver=body.validated_data["receiverAddress"],
         )
         return test_answer(report)
 
 
-class SmtpTestByIdView(ZitadelView):
-    """``POST /smtp/{id}/_test``: test a stored configuration, with its stored password."""
+class TestById(ZitadelView):
+    """Test a stored configuration, with its stored password."""
 
-    required_permissions = {"POST": EDIT}
+    grants = {"POST": EDIT}
     throttle_classes = [CallOutThrottle]
     throttle_scope = "smtp_test"
 
-    @zitadel_schema(
-        "TestSMTPConfigById",
-        "Test a stored SMTP configuration by sending a test mail",
-        request=ZitadelReceiverInput,
-        response=ZitadelEmptyOutput,
-    )
     def post(self, request: Request, id: str) -> Response:
         config = self.get_config(id)
         body = self.parse(ZitadelReceiverInput, request)
@@ -295,6 +336,282 @@ class SmtpTestByIdView(ZitadelView):
             stored=config, data={}, receiver=body.validated_data["receiverAddress"]
         )
         return test_answer(report)
+
+
+class Unimplemented(ZitadelView):
+    """What ZITADEL answers for a method its server does not implement: Unimplemented (501).
+    Authentication and the permission still come first."""
+
+    rpc: ClassVar[str] = ""
+
+    def unimplemented(self) -> Response:
+        raise errors.ZitadelError(
+            errors.Code.UNIMPLEMENTED,
+            "EMAIL-HTTP",
+            f"method {self.rpc} not implemented: Outbound sends mail over SMTP only",
+        )
+
+
+# --- /smtp: SMTPConfig ---------------------------------------------------------------------
+
+
+@extend_schema_view(
+    get=zitadel_schema(
+        "GetSMTPConfig", "Get the active SMTP configuration", response=ZitadelGetSmtpConfigOutput
+    ),
+    post=zitadel_schema(
+        "AddSMTPConfig",
+        "Add an SMTP configuration",
+        request=ZitadelSmtpConfigInput,
+        response=ZitadelAddOutput,
+    ),
+)
+class SmtpView(GetActive, Add):
+    """``GET /smtp`` (the active configuration) and ``POST /smtp`` (add one, inactive)."""
+
+
+@extend_schema_view(
+    post=zitadel_schema(
+        "ListSMTPConfigs",
+        "List SMTP configurations",
+        request=ZitadelSearchInput,
+        response=ZitadelSearchOutput,
+    )
+)
+class SmtpSearchView(Search):
+    """``POST /smtp/_search``."""
+
+
+@extend_schema_view(
+    get=zitadel_schema(
+        "GetSMTPConfigById", "Get an SMTP configuration", response=ZitadelGetSmtpConfigOutput
+    ),
+    put=zitadel_schema(
+        "UpdateSMTPConfig", "Update an SMTP configuration", request=ZitadelSmtpConfigInput
+    ),
+    delete=zitadel_schema("RemoveSMTPConfig", "Remove an SMTP configuration"),
+)
+class SmtpByIdView(GetById, Update, Remove):
+    """``GET``, ``PUT`` and ``DELETE /smtp/{id}``."""
+
+
+@extend_schema_view(
+    put=zitadel_schema(
+        "UpdateSMTPConfigPassword",
+        "Update the password of an SMTP configuration",
+        request=ZitadelPasswordInput,
+    )
+)
+class SmtpPasswordView(SetPassword):
+    """``PUT /smtp/{id}/password``."""
+
+
+@extend_schema_view(
+    post=zitadel_schema(
+        "ActivateSMTPConfig", "Activate an SMTP configuration", request=ZitadelEmptyOutput
+    )
+)
+class SmtpActivateView(Activate):
+    """``POST /smtp/{id}/_activate``."""
+
+
+@extend_schema_view(
+    post=zitadel_schema(
+        "DeactivateSMTPConfig", "Deactivate an SMTP configuration", request=ZitadelEmptyOutput
+    )
+)
+class SmtpDeactivateView(Deactivate):
+    """``POST /smtp/{id}/_deactivate``."""
+
+
+@extend_schema_view(
+    post=zitadel_schema(
+        "TestSMTPConfig",
+        "Test an SMTP configuration by sending a test mail",
+        request=ZitadelSmtpTestInput,
+        response=ZitadelEmptyOutput,
+        errors=TEST_ERRORS,
+    )
+)
+class SmtpTestView(Test):
+    """``POST /smtp/_test``."""
+
+
+@extend_schema_view(
+    post=zitadel_schema(
+        "TestSMTPConfigById",
+        "Test a stored SMTP configuration by sending a test mail",
+        request=ZitadelReceiverInput,
+        response=ZitadelEmptyOutput,
+        errors=TEST_ERRORS,
+    )
+)
+class SmtpTestByIdView(TestById):
+    """``POST /smtp/{id}/_test``."""
+
+
+# --- /email: EmailProvider (SMTP; HTTP is not implemented) ----------------------------------
+
+
+@extend_schema_view(
+    get=zitadel_schema(
+        "GetEmailProvider", "Get the active email provider", response=GetEmailProviderOutput
+    )
+)
+class EmailView(GetActive):
+    """``GET /email``: the active provider."""
+
+    shape = EMAIL
+
+
+@extend_schema_view(
+    post=zitadel_schema(
+        "ListEmailProviders",
+        "List email providers",
+        request=ZitadelSearchInput,
+        response=ListEmailProvidersOutput,
+    )
+)
+class EmailSearchView(Search):
+    """``POST /email/_search``."""
+
+    shape = EMAIL
+
+
+@extend_schema_view(
+    get=zitadel_schema(
+        "GetEmailProviderById", "Get an email provider", response=GetEmailProviderOutput
+    ),
+    delete=zitadel_schema("RemoveEmailProvider", "Remove an email provider"),
+)
+class EmailByIdView(GetById, Remove):
+    """``GET`` and ``DELETE /email/{id}``."""
+
+    shape = EMAIL
+
+
+@extend_schema_view(
+    post=zitadel_schema(
+        "AddEmailProviderSMTP",
+        "Add an SMTP email provider",
+        request=EmailSmtpInput,
+        response=ZitadelAddOutput,
+    )
+)
+class EmailSmtpView(Add):
+    """``POST /email/smtp``: add one, inactive."""
+
+    shape = EMAIL
+
+
+@extend_schema_view(
+    put=zitadel_schema(
+        "UpdateEmailProviderSMTP", "Update an SMTP email provider", request=EmailSmtpInput
+    )
+)
+class EmailSmtpByIdView(Update):
+    """``PUT /email/smtp/{id}``: update and activate."""
+
+    shape = EMAIL
+
+
+@extend_schema_view(
+    put=zitadel_schema(
+        "UpdateEmailProviderSMTPPassword",
+        "Update the password of an SMTP email provider",
+        request=ZitadelPasswordInput,
+    )
+)
+class EmailSmtpPasswordView(SetPassword):
+    """``PUT /email/smtp/{id}/password``."""
+
+    shape = EMAIL
+
+
+@extend_schema_view(
+    post=zitadel_schema(
+        "ActivateEmailProvider", "Activate an email provider", request=ZitadelEmptyOutput
+    )
+)
+class EmailActivateView(Activate):
+    """``POST /email/{id}/_activate``."""
+
+    shape = EMAIL
+
+
+@extend_schema_view(
+    post=zitadel_schema(
+        "DeactivateEmailProvider", "Deactivate an email provider", request=ZitadelEmptyOutput
+    )
+)
+class EmailDeactivateView(Deactivate):
+    """``POST /email/{id}/_deactivate``."""
+
+    shape = EMAIL
+
+
+@extend_schema_view(
+    post=zitadel_schema(
+        "TestEmailProviderSMTP",
+        "Test an SMTP email provider by sending a test mail",
+        request=EmailSmtpTestInput,
+        response=ZitadelEmptyOutput,
+        errors=TEST_ERRORS,
+    )
+)
+class EmailSmtpTestView(Test):
+    """``POST /email/smtp/_test``."""
+
+    shape = EMAIL
+
+
+@extend_schema_view(
+    post=zitadel_schema(
+        "TestEmailProviderSMTPById",
+        "Test a stored SMTP email provider by sending a test mail",
+        request=ZitadelReceiverInput,
+        response=ZitadelEmptyOutput,
+        errors=TEST_ERRORS,
+    )
+)
+class EmailSmtpTestByIdView(TestById):
+    """``POST /email/smtp/{id}/_test``."""
+
+    shape = EMAIL
+
+
+class EmailHttpView(Unimplemented):
+    """``POST /email/http``: ZITADEL's HTTP provider has no Outbound equivalent."""
+
+    grants = {"POST": EDIT}
+    rpc = "AddEmailProviderHTTP"
+
+    @zitadel_schema(
+        "AddEmailProviderHTTP",
+        "Add an HTTP email provider (not implemented)",
+        request=EmailHttpInput,
+        response=ZitadelEmptyOutput,
+        errors=UNIMPLEMENTED,
+    )
+    def post(self, request: Request) -> Response:
+        return self.unimplemented()
+
+
+class EmailHttpByIdView(Unimplemented):
+    """``PUT /email/http/{id}``: ZITADEL's HTTP provider has no Outbound equivalent."""
+
+    grants = {"PUT": EDIT}
+    rpc = "UpdateEmailProviderHTTP"
+
+    @zitadel_schema(
+        "UpdateEmailProviderHTTP",
+        "Update an HTTP email provider (not implemented)",
+        request=EmailHttpInput,
+        response=ZitadelEmptyOutput,
+        errors=UNIMPLEMENTED,
+    )
+    def put(self, request: Request, id: str) -> Response:
+        return self.unimplemented()
 
 
 class NotFoundView(ZitadelView):
