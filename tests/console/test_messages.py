@@ -65,3 +65,63 @@ def test_messages_need_messages_view(
     assert "/console/messages/" not in client.get("/console/").content.decode()
     viewer = console_client_for(make_user("messages.view"))
     assert viewer.get("/console/messages/").status_code == 200
+
+
+def test_server_column_shows_the_server_each_attempt_used(
+    console_client: Client, admin_user: User
+) -> None:
+    """Not the configuration as it is now: it may have been edited (or deleted) since."""
+    recorder = Recorder()
+    with smtp_server(recorder=recorder) as first, smtp_server(recorder=recorder) as second:
+        config = services.smtp_config_create(
+            data={
+                "host": "127.0.0.1",
+                "port": first.port,
+                "security": "none",
+                "sender_address": "app@example.com",
+            },
+            actor=None,
+            activate=True,
+        )
+        message, _ = outbox.message_submit(
+            data={"to": ["ann@example.com"], "subject": "Moved", "text": "Hello.\n"},
+            actor=admin_user,
+        )
+        sender.deliver(message.pk)
+        # The same configuration now points elsewhere; the next message goes there.
+        services.smtp_config_update(config=config, data={"port": second.port}, actor=None)
+        later, _ = outbox.message_submit(
+            data={"to": ["bob@example.com"], "subject": "Later", "text": "Hi.\n"},
+            actor=admin_user,
+        )
+        sender.deliver(later.pk)
+    services.smtp_config_update(config=config, data={"host": "relay.example.com"}, actor=None)
+
+    rows = console_client.get("/console/messages/").content.decode().split("<tr>")
+    moved = next(r for r in rows if "Moved" in r)
+    assert f'data-label="Server">127.0.0.1:{first.port}<' in moved
+    assert "relay.example.com" not in moved
+    later_row = next(r for r in rows if "Later" in r)
+    assert f'data-label="Server">127.0.0.1:{second.port}<' in later_row
+    detail = console_client.get(f"/console/messages/{message.pk}/").content.decode()
+    assert f"127.0.0.1:{first.port}" in detail and "relay.example.com" not in detail
+
+
+def test_server_column_is_empty_before_any_attempt(
+    console_client: Client, admin_user: User
+) -> None:
+    config = services.smtp_config_create(
+        data={"host": "smtp.example.com", "port": 587, "sender_address": "app@example.com"},
+        actor=None,
+        activate=True,
+    )
+    outbox.message_submit(
+        data={"to": ["ann@example.com"], "subject": "Waiting", "text": "Hi.\n"}, actor=admin_user
+    )
+    row = next(
+        r
+        for r in console_client.get("/console/messages/").content.decode().split("<tr>")
+        if "Waiting" in r
+    )
+    assert 'data-label="Server">—<' in row
+    assert config.host not in row

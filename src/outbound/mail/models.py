@@ -234,6 +234,8 @@ class Attempt(models.Model):
     config = models.ForeignKey(
         SmtpConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # ``host:port`` as the attempt used it: the configuration may be edited or deleted since.
+    server = models.CharField(max_length=300, blank=True, default="")
     worker = models.CharField(max_length=64, blank=True, default="")
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)

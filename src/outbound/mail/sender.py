@@ -526,6 +526,7 @@ def _finish(
         message=message,
         number=message.attempt_count,
         config=config,
+        server=str(config) if config is not None else "",
         worker=WORKER_ID[:64],  # the column is 64 wide; host names can be longer
         started_at=started,
         finished_at=now,

@@ -3,13 +3,13 @@ replies, attempts). Read-only; bodies are not shown."""
 
 from __future__ import annotations
 
-from django.db.models import Count
+from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 
 from outbound.console.views.base import ConsoleView, paginate
-from outbound.mail.models import Message, MessageStatus
+from outbound.mail.models import Attempt, Message, MessageStatus
 
 VIEW = "messages.view"
 
@@ -19,8 +19,11 @@ class MessageListView(ConsoleView):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         rows = (
-            Message.objects.select_related("config")
-            .annotate(recipient_count=Count("recipients"))
+            Message.objects.annotate(recipient_count=Count("recipients"))
+            # The servers the attempts used, as they were then (not the configuration now).
+            .prefetch_related(
+                Prefetch("attempts", queryset=Attempt.objects.only("message_id", "server"))
+            )
             .only(
                 "id",
                 "status",
@@ -31,8 +34,6 @@ class MessageListView(ConsoleView):
                 "last_error",
                 "created_at",
                 "finished_at",
-                "config__host",
-                "config__port",
             )
             .order_by("-id")
         )
@@ -40,6 +41,10 @@ class MessageListView(ConsoleView):
         if status in MessageStatus.values:
             rows = rows.filter(status=status)
         page = paginate(request, rows, per_page=50)
+        for message in page.object_list:
+            message.servers = list(
+                dict.fromkeys(a.server for a in message.attempts.all() if a.server)
+            )
         return render(
             request,
             "console/messages/list.html",
@@ -53,7 +58,7 @@ class MessageDetailView(ConsoleView):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         message = get_object_or_404(
             Message.objects.select_related("config", "submitted_by").prefetch_related(
-                "recipients", "attempts__config"
+                "recipients", "attempts"
             ),
             pk=pk,
         )
