@@ -80,3 +80,18 @@ def test_page_is_local_labelled_and_locked_down(console_client: Client, path: st
     for tag, attrs in parser.controls:
         labelled = attrs.get("id") in parser.labels or attrs.get("aria-label")
         assert labelled, f"{path}: <{tag} name={attrs.get('name')}> has no label"
+
+
+def test_every_page_names_a_local_favicon_and_favicon_ico_is_not_a_404(
+    client: Client, console_client: Client
+) -> None:
+    for page in (client.get("/console/sign-in/"), console_client.get("/console/")):
+        icon = re.search(
+            r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page.content.decode()
+        )
+        assert icon and icon.group(1) == "/static/console/favicon.svg"
+    served = client.get("/static/console/favicon.svg")
+    assert served.status_code == 200
+    assert served["Content-Type"] == "image/svg+xml"
+    legacy = client.get("/favicon.ico")  # what browsers ask for on pages without the link
+    assert legacy.status_code == 301 and legacy["Location"] == "/static/console/favicon.svg"
