@@ -218,6 +218,11 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
+from outbound.core.files import private_dir, private_sqlite  # noqa: E402
 from outbound.core.secrets import django_secret_key  # noqa: E402
 
+# var/ holds keys, the database (sessions, sealed secrets, message bodies): 0700, files 0600.
+private_dir(VAR_DIR)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    private_sqlite(DATABASES["default"]["NAME"])
 SECRET_KEY = SECRET_KEY or django_secret_key(VAR_DIR / "django-secret.key")

@@ -26,4 +26,9 @@ class CoreConfig(AppConfig):
     verbose_name = "Outbound core"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from outbound.core.files import on_connection_created
+
         checks.register(check_egress_allow)
+        connection_created.connect(on_connection_created, dispatch_uid="outbound-private-files")
