@@ -62,6 +62,9 @@ CORE_TO_ZITADEL = {
     "sender_name": "senderName",
     "reply_to_address": "replyToAddress",
     "description": "description",
+    # Microsoft client credentials are the email-provider API's ``xoauth2`` auth.
+    "authorization_method": "xoauth2",
+    "authentication_object": "xoauth2",
 }
 
 
