@@ -36,7 +36,7 @@ def zc(admin_user: User) -> APIClient:
 
 
 def raw_post(client: APIClient, path: str, text: str, content_type: str) -> Any:
-    return client.generic("POST", path, text.encode(), content_type=content_type)
+    return client.generic("POST", path, text, content_type=content_type)
 
 
 # --- proto field names ----------------------------------------------------------------------
@@ -135,7 +135,7 @@ def test_a_form_encoded_body_is_invalid_json_not_a_form(zc: APIClient) -> None:
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
 def test_a_blank_body_is_the_empty_message(zc: APIClient, content_type: str) -> None:
     add(zc)
-    r = zc.generic("POST", f"{P}/smtp/_search", b" \n", content_type=content_type)
+    r = zc.generic("POST", f"{P}/smtp/_search", " \n", content_type=content_type)
     assert r.status_code == 200, r.content
     assert r.json()["details"]["totalResult"] == "1"
 
@@ -180,14 +180,15 @@ def test_any_uint32_limit_is_accepted(zc: APIClient, limit: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_an_offset_past_the_end_is_an_empty_page_up_to_uint64(zc: APIClient) -> None:
+def test_an_offset_past_the_end_is_an_empty_page(zc: APIClient) -> None:
     add(zc)
-    for offset in (1, 2**63, str(2**64 - 1)):
+    for offset in (1, str(2**63 - 1)):
         r = zc.post(f"{P}/smtp/_search", {"query": {"offset": offset}}, format="json")
         assert r.status_code == 200, r.json()
         assert "result" not in r.json() and r.json()["details"]["totalResult"] == "1"
-    r = zc.post(f"{P}/smtp/_search", {"query": {"offset": 2**64}}, format="json")
-    assert_error(r, 400, 3)
+    for offset in (2**63, 2**64, -1):  # beyond what a database can offset by
+        r = zc.post(f"{P}/smtp/_search", {"query": {"offset": offset}}, format="json")
+        assert_error(r, 400, 3)
 
 
 @pytest.mark.django_db

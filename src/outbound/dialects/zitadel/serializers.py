@@ -347,7 +347,8 @@ class ZitadelSmtpTestInput(ProtoMessage):
 class ZitadelListQuery(ProtoMessage):
     """``zitadel.v1.ListQuery``: ``offset`` a uint64, ``limit`` a uint32 (0: no limit)."""
 
-    offset = ProtoUInt64Field()
+    # A uint64, but no database offsets by more than a signed 64-bit number: InvalidArgument.
+    offset = ProtoUInt64Field(max_value=2**63 - 1)
     limit = ProtoUInt32Field()
     asc = ProtoBoolField()
 

@@ -174,7 +174,7 @@ def page(
     query = query or {"offset": 0, "limit": 0, "asc": False}
     offset, limit = query["offset"], query["limit"]
     configs = configs.order_by("id" if query["asc"] else "-id")
-    # An offset past the end (a uint64 may exceed what SQL can offset by) is an empty page.
+    # An offset past the end is an empty page, without asking the database.
     if offset >= total:
         return []
     return list(configs[offset : offset + limit] if limit else configs[offset:])
