@@ -277,6 +277,25 @@ def test_a_refused_auth_step_carries_the_reply_and_the_mechanism(
 
 
 @pytest.mark.django_db
+def test_a_password_a_server_echoes_at_auth_is_scrubbed_even_around_the_user_name(
+    admin_client: APIClient,
+) -> None:
+    password = f"mailer-{PASSWORD}"  # holds the user name
+    recorder = Recorder(refused_login_reply="535 5.7.8 Wrong password {password} for {login}")
+    with smtp_server(users={"mailer": "right"}, auth_require_tls=False, recorder=recorder) as srv:
+        r = admin_client.post(
+            URL,
+            {"host": srv.host, "port": srv.port, "tls": False, "username": "mailer",
+             "password": password},
+            format="json",
+        )  # fmt: skip
+        assert recorder.logins == [("mailer", password)]
+    assert r.status_code == 400
+    assert failed_step(r.data)["reply"] == "535 5.7.8 Wrong password *** for mailer"
+    assert PASSWORD not in json.dumps(r.data)
+
+
+@pytest.mark.django_db
 def test_auth_offered_only_after_starttls_suggests_tls(
     admin_client: APIClient, server_tls: ssl.SSLContext, trust_test_ca: str
 ) -> None:

@@ -34,6 +34,9 @@ class Recorder:
     rcpt_reply: str | None = None  # e.g. "550 no such user" to refuse every RCPT
     ehlo_names: list[str] = field(default_factory=list)  # what each EHLO said it was
     quits: int = 0  # QUIT commands received
+    # A refused AUTH's reply, formatted with {login} and {password} (a server that echoes);
+    # not named auth_*: aiosmtpd takes handler attributes named so for AUTH mechanisms.
+    refused_login_reply: str | None = None
 
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list
@@ -80,7 +83,11 @@ class PasswordAuthenticator:
             return AuthResult(success=False, handled=False)
         login, password = auth_data.login.decode(), auth_data.password.decode()
         self.recorder.logins.append((login, password))
-        return AuthResult(success=self.users.get(login) == password, handled=False)
+        if self.users.get(login) == password:
+            return AuthResult(success=True, handled=False)
+        reply = self.recorder.refused_login_reply
+        message = reply.format(login=login, password=password) if reply else None
+        return AuthResult(success=False, handled=False, message=message)
 
 
 @dataclass

@@ -16,7 +16,6 @@ import base64
 import contextlib
 import functools
 import ipaddress
-import re
 import smtplib
 import socket
 import ssl
@@ -111,18 +110,7 @@ class Session:
     def add_secret(self, value: str) -> None:
         self._secrets.append(value)
 
-    def scrub(self, text: str, keep: tuple[str, ...] = ()) -> str:
-        """``text`` with the secrets in play replaced by ``***``, except inside the values in
-        ``keep`` (what the caller gave, e.g. the user name): those are echoed as given, so an
-        echo cannot tell whether one of them contains a secret."""
-        kept = sorted({k for k in keep if k}, key=len, reverse=True)
-        if not kept:
-            return self._scrub(text)
-        parts = re.split(f"({'|'.join(map(re.escape, kept))})", text)
-        # re.split with one group: the kept values are at the odd indices.
-        return "".join(p if i % 2 else self._scrub(p) for i, p in enumerate(parts))
-
-    def _scrub(self, text: str) -> str:
+    def scrub(self, text: str) -> str:
         for secret in self._secrets:
             for form in (secret, base64.b64encode(secret.encode()).decode()):
                 text = text.replace(form, "***")
@@ -139,13 +127,13 @@ class Session:
         self._watchdog.cancel()
 
     @contextmanager
-    def step(
-        self, name: str, *, credentials: bool = False, keep: tuple[str, ...] = ()
-    ) -> Iterator[Step]:
+    def step(self, name: str, *, credentials: bool = False) -> Iterator[Step]:
         """One recorded step. Only a step that sends ``credentials`` (AUTH, the token
-        request) has its texts scrubbed, keeping ``keep`` as given: no other step sends a
-        secret, so no other reply can hold one, and scrubbing a text that echoes what the
-        caller typed (a test recipient) would tell whether the caller typed a secret."""
+        request) has its texts scrubbed: no other step sends a secret, so no other reply can
+        hold one, and scrubbing a text that echoes what the caller typed (a test recipient)
+        would tell whether what was typed contains the secret. (What a credential step
+        echoes, the user name, cannot differ from the saved one while the saved password is
+        in play: services' same-server rule.)"""
         step = Step(name)
         if self.smtp is not None and self.smtp.sock is not None:
             self.smtp.sock.settimeout(self.remaining())
@@ -160,15 +148,15 @@ class Session:
             if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code > 0:
                 step.data.setdefault("reply", _reply(exc.smtp_code, exc.smtp_error))
             if credentials:
-                step.detail = self.scrub(step.detail, keep)
+                step.detail = self.scrub(step.detail)
             raise StepFailed(name, step.detail) from exc
         finally:
             step.duration_ms = (time.perf_counter() - started) * 1000
             if credentials:
                 if step.ok:  # a failure's text was scrubbed above, before it was raised
-                    step.detail = self.scrub(step.detail, keep)
+                    step.detail = self.scrub(step.detail)
                 if "reply" in step.data:
-                    step.data["reply"] = self.scrub(str(step.data["reply"]), keep)
+                    step.data["reply"] = self.scrub(str(step.data["reply"]))
             self.steps.append(step)
             if self.on_step is not None:
                 self.on_step(step)
@@ -373,10 +361,9 @@ def _open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
             step.data["capabilities"] = _capabilities(smtp)
             step.detail = f"{len(smtp.esmtp_features)} extensions advertised."
 
-    keep = (target.username,)
     if target.uses_microsoft:
         obj = target.authentication_object
-        with session.step("token", credentials=True, keep=keep) as step:
+        with session.step("token", credentials=True) as step:
             if obj is None:
                 raise _Refused("No authentication object is set.")
             secret = obj.get_secret("client_secret")
@@ -385,7 +372,7 @@ def _open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
             token = target.token_provider(obj, timeout=session.remaining())
             session.add_secret(token.value)
             step.detail = "Access token received from the token endpoint."
-        with session.step("auth", credentials=True, keep=keep) as step:
+        with session.step("auth", credentials=True) as step:
             step.data["mechanism"] = _require_auth(smtp, "XOAUTH2")
             sasl = f"user={target.username}\x01auth=Bearer {token.value}\x01\x01"
             session.add_secret(sasl)  # and its base64 form, should a server echo it
@@ -395,7 +382,7 @@ def _open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
             step.data["reply"] = _reply(code, message)
             step.detail = "Authenticated with XOAUTH2."
     elif target.username:
-        with session.step("auth", credentials=True, keep=keep) as step:
+        with session.step("auth", credentials=True) as step:
             mechanism = step.data["mechanism"] = _require_auth(smtp, "PLAIN", "LOGIN")
             smtp.user, smtp.password = target.username, target.password or ""
             if smtp.password:  # the exact PLAIN blob too, should a server echo it
