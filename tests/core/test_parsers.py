@@ -126,11 +126,14 @@ def test_a_deeply_nested_body_is_a_4xx_never_a_5xx(
     )
     path = _path(route, world["values"])
     send = getattr(client, method)
-    # An operation that reads no body (ZITADEL's _activate) may succeed whatever it is sent:
-    # broken JSON tells which ones read theirs.
-    reads_body = send(path, "{", content_type="application/json").status_code >= 400
+    # An operation that reads no body (ZITADEL's _activate) may succeed whatever it is sent,
+    # and one that is documented as not implemented (ZITADEL's HTTP email provider: 501) says
+    # so whatever it is sent: broken JSON tells which ones read theirs.
+    probe = send(path, "{", content_type="application/json").status_code
+    reads_body = 400 <= probe < 500
     r = send(path, NESTED, content_type="application/json")
-    assert r.status_code < 500, (method, path, r.status_code, r.content[:300])
+    unimplemented = probe == r.status_code == 501
+    assert r.status_code < 500 or unimplemented, (method, path, r.status_code, r.content[:300])
     assert b"RecursionError" not in r.content and b"Traceback" not in r.content
     if reads_body:
         assert r.status_code >= 400, (method, path, r.status_code, r.content[:300])
