@@ -1,10 +1,13 @@
 """Root URLs: probes, the API, its schema and Swagger UI, the vendor dialects, the console."""
 
+import re
+
 from django.conf import settings
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from outbound import api_errors
 from outbound.core.views import healthz, readyz
 
 FAVICON = f"{settings.STATIC_URL}console/favicon.svg"
@@ -34,7 +37,19 @@ urlpatterns = [
     path("Analytics/v1/", include("outbound.dialects.hitachi.urls")),
     path("commandcenter/api/", include("outbound.dialects.commvault.urls")),
     path("workflow-engine/api/v1/", include("outbound.dialects.privx.urls")),
+    # Last: whatever no route above matched under an API prefix is that shape's JSON 404.
+    *[
+        re_path(rf"^{re.escape(shape.prefix)}(?:/.*)?$", api_errors.not_found)
+        for shape in api_errors.SHAPES
+    ],
 ]
+
+# What Django raises itself (outside any view's exception handler): in the shape of the
+# prefix it happened under, Django's pages elsewhere (the console).
+handler400 = api_errors.bad_request
+handler403 = api_errors.permission_denied
+handler404 = api_errors.page_not_found
+handler500 = api_errors.server_error
 
 if settings.OUTBOUND_BENCH:  # a bare DRF view, the baseline of `make bench`
     from outbound.core.bench import BareView

@@ -492,3 +492,31 @@ def test_test_is_throttled_in_commvaults_body(cv: APIClient, settings: Any) -> N
     assert_error(r, 429)
     assert "Retry-After" in r
     assert len(srv.recorder.messages) == 1
+
+
+@pytest.mark.django_db
+def test_only_json_bodies_are_taken_and_offered(cv: APIClient) -> None:
+    r = cv.post(URL, configure_body(), format="multipart")
+    assert_error(r, 415)
+    r = cv.generic(
+        "POST", URL, "SMTPServerName=smtp.example.com", "application/x-www-form-urlencoded"
+    )
+    assert_error(r, 415)
+    assert not SmtpConfig.objects.exists()
+    schema = cv.get("/api/schema/", {"format": "json"}).json()
+    bodies = [
+        op["requestBody"]["content"]
+        for path, ops in schema["paths"].items()
+        if path.startswith("/commandcenter/")
+        for op in ops.values()
+        if "requestBody" in op
+    ]
+    assert len(bodies) == 3  # POST and PUT EmailServer, POST Action/Test
+    assert all(set(content) == {"application/json"} for content in bodies)
+
+
+@pytest.mark.django_db
+def test_unknown_paths_are_commvaults_404(cv: APIClient) -> None:
+    for path in ("/commandcenter/api/V4/Nothing", "/commandcenter/api", "/commandcenter/api/"):
+        for method in ("get", "post", "put", "delete", "options"):
+            assert_error(getattr(cv, method)(path), 404)

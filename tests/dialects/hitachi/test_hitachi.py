@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from rest_framework.test import APIClient
 
+from outbound.accounts import services as account_services
 from outbound.accounts.models import User
 from outbound.core.models import Event
 from outbound.mail import selectors
@@ -175,7 +176,8 @@ def test_secure_connection_mapping(hitachi: APIClient, given: str, stored: str, 
 @pytest.mark.django_db
 def test_a_new_port_keeps_the_secure_connection(hitachi: APIClient) -> None:
     hitachi.put(URL, {**SEED_BODY, "secureConnection": "STARTTLS"}, format="json")
-    r = hitachi.put(URL, {"portNumber": 465}, format="json")
+    again = {"updatePassword": True, "password": SEED_BODY["password"]}
+    r = hitachi.put(URL, {"portNumber": 465, **again}, format="json")
     assert r.json()["secureConnection"] == "STARTTLS"
 
 
@@ -392,3 +394,168 @@ def test_send_test_mail_needs_settings_to_test(hitachi: APIClient) -> None:
     body = {"parameters": [{"destinationAddresses": ["ops@example.com"]}]}
     error = assert_error(hitachi.post(INVOKE_URL, body, format="json"), 400)
     assert "emailSetting.hostname:" in error["message"]
+
+
+# --- updatePassword: false ignores the password, whatever it holds ------------------------
+
+
+@pytest.mark.parametrize("password", [None, "not base64!", 12345, ["x"], {"a": 1}, ""])
+@pytest.mark.django_db
+def test_update_password_false_ignores_whatever_password_holds(
+    hitachi: APIClient, password: Any
+) -> None:
+    hitachi.put(URL, SEED_BODY, format="json")
+    body = {**SEED_BODY, "updatePassword": False, "password": password}
+    r = hitachi.put(URL, body, format="json")
+    assert r.status_code == 200, r.content
+    assert SmtpConfig.objects.get().get_secret("password") == "kashima1"
+
+
+@pytest.mark.django_db
+def test_a_null_password_changes_nothing_and_update_password_true_needs_one(
+    hitachi: APIClient,
+) -> None:
+    hitachi.put(URL, SEED_BODY, format="json")
+    body = {k: v for k, v in SEED_BODY.items() if k != "updatePassword"}
+    assert hitachi.put(URL, {**body, "password": None}, format="json").status_code == 200
+    assert SmtpConfig.objects.get().get_secret("password") == "kashima1"
+    error = assert_error(hitachi.put(URL, {**SEED_BODY, "password": None}, format="json"), 400)
+    assert "password:" in error["message"]
+    error = assert_error(hitachi.put(URL, {**SEED_BODY, "password": 5}, format="json"), 400)
+    assert "password:" in error["message"]
+    assert SmtpConfig.objects.get().get_secret("password") == "kashima1"
+
+
+# --- Basic: one password hash per credential, not per request -------------------------------
+
+
+@pytest.fixture
+def hasher_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every password check (the slow hash) made through the user model."""
+    calls: list[str] = []
+    original = User.check_password
+
+    def counting(self: User, raw_password: str) -> bool:
+        calls.append(self.username)
+        return original(self, raw_password)
+
+    monkeypatch.setattr(User, "check_password", counting)
+    return calls
+
+
+@pytest.mark.django_db
+def test_a_correct_basic_credential_is_hashed_once(
+    hitachi: APIClient, hasher_calls: list[str]
+) -> None:
+    assert hitachi.get(LIST_URL).status_code == 200
+    assert hasher_calls == ["admin"]
+    for _ in range(3):
+        assert hitachi.get(LIST_URL).status_code == 200
+    assert hasher_calls == ["admin"]  # verified once, then remembered
+
+
+@pytest.mark.django_db
+def test_a_remembered_credential_ends_with_a_password_change(
+    admin_user: User, hitachi: APIClient, hasher_calls: list[str]
+) -> None:
+    assert hitachi.get(LIST_URL).status_code == 200
+    account_services.user_update(
+        user=admin_user, data={"password": "a-brand-new-passphrase"}, actor=admin_user
+    )
+    assert_error(hitachi.get(LIST_URL), 401)  # the old password, though it was remembered
+    assert basic("admin", "a-brand-new-passphrase").get(LIST_URL).status_code == 200
+    admin_user.refresh_from_db()
+    admin_user.is_active = False
+    admin_user.save()
+    assert_error(basic("admin", "a-brand-new-passphrase").get(LIST_URL), 401)
+
+
+@pytest.mark.django_db
+def test_wrong_passwords_still_count_while_a_credential_is_remembered(
+    settings: Any, make_user: Callable[..., User], hasher_calls: list[str]
+) -> None:
+    settings.OUTBOUND_LOGIN_FAILURES = 3
+    user = make_user("outbound_mail_setup.view")
+    assert basic(user.username).get(LIST_URL).status_code == 200  # now remembered
+    for _ in range(3):
+        assert_error(basic(user.username, "guess").get(LIST_URL), 401)
+    assert len(hasher_calls) == 4  # every wrong guess is really checked
+    # Locked: the remembered right password is refused too, so the lock is no oracle.
+    assert_error(basic(user.username).get(LIST_URL), 429)
+
+
+@pytest.mark.django_db
+def test_the_cache_holds_no_password(hitachi: APIClient) -> None:
+    assert hitachi.get(LIST_URL).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT cache_key, value FROM outbound_cache")
+        rows = cursor.fetchall()
+    assert rows
+    encoded = base64.b64encode(PASSWORD.encode()).decode()
+    for key, value in rows:
+        for text in (PASSWORD, encoded):
+            assert text not in key and text not in str(value)
+        decoded = base64.b64decode(value)  # the database cache stores base64 of a pickle
+        assert PASSWORD.encode() not in decoded
+
+
+# --- JSON only -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_only_json_bodies_are_taken_and_offered(hitachi: APIClient) -> None:
+    r = hitachi.put(URL, {"hostname": "smtp.example.com"}, format="multipart")
+    assert_error(r, 415)
+    r = hitachi.generic(
+        "PUT", URL, "hostname=smtp.example.com", content_type="application/x-www-form-urlencoded"
+    )
+    assert_error(r, 415)
+    assert not SmtpConfig.objects.exists()
+    schema = hitachi.get("/api/schema/", {"format": "json"}).json()
+    bodies = [
+        op["requestBody"]["content"]
+        for path, ops in schema["paths"].items()
+        if path.startswith("/Analytics/")
+        for op in ops.values()
+        if "requestBody" in op
+    ]
+    assert len(bodies) == 2  # PUT EmailServerSettings/{id}, POST …/invoke
+    assert all(set(content) == {"application/json"} for content in bodies)
+
+
+# --- sendTestMail: one unit of the test budget per destination ---------------------------
+
+
+@pytest.mark.django_db
+def test_each_destination_spends_one_test_of_the_budget(
+    hitachi: APIClient, admin_client: APIClient, settings: Any
+) -> None:
+    settings.OUTBOUND_TEST_RATE = "3/min"
+    with smtp_server() as server:
+        setting = {
+            "hostname": server.host,
+            "portNumber": server.port,
+            "secureConnection": "Plain",
+            "authenticationEnabled": False,
+            "senderAddress": "alerts@example.com",
+        }
+
+        def invoke(*addresses: str) -> Any:
+            test_mail = {"destinationAddresses": list(addresses), "emailSetting": setting}
+            return hitachi.post(INVOKE_URL, {"parameters": [test_mail]}, format="json")
+
+        too_many = invoke("a@example.com", "b@example.com", "c@example.com", "d@example.com")
+        assert_error(too_many, 429)
+        assert server.recorder.messages == []  # refused before any connection
+        r = invoke("a@example.com", "b@example.com", "c@example.com")
+        assert r.status_code == 200, r.content
+        assert len(server.recorder.messages) == 3
+        # Three connections spent the budget of three: the next test, in any shape, waits.
+        assert_error(invoke("e@example.com"), 429)
+        native = admin_client.post(
+            "/api/administration/smtp-settings/test/",
+            {"host": server.host, "port": server.port, "tls": False},
+            format="json",
+        )
+        assert native.status_code == 429
+        assert len(server.recorder.messages) == 3

@@ -512,3 +512,47 @@ def test_put_records_only_real_changes(privx: APIClient) -> None:
     event = Event.objects.filter(resource_type="smtp_config").latest("sequence")
     assert event.action == "updated"
     assert "new-one" not in str(event.__dict__)
+
+
+@pytest.mark.django_db
+def test_testsmtp_spends_the_same_budget_as_every_other_test(
+    privx: APIClient, admin_client: APIClient, settings: Any
+) -> None:
+    settings.OUTBOUND_TEST_RATE = "1/min"
+    # The native test spends the one unit (whatever its outcome) ...
+    assert admin_client.post(NATIVE + "test/", {}, format="json").status_code != 429
+    # ... so PrivX's test, which had a budget of its own, now waits too.
+    r = privx.post(TEST, {}, format="json")
+    assert_error(r, 429, "MAX_LOAD")
+    assert "Retry-After" in r
+
+
+@pytest.mark.django_db
+def test_testsmtp_and_an_integration_test_share_the_budget(
+    privx: APIClient, admin_client: APIClient, settings: Any
+) -> None:
+    settings.OUTBOUND_TEST_RATE = "1/min"
+    assert privx.post(TEST, {}, format="json").status_code != 429
+    r = admin_client.post("/api/integrations/test/", {"type": 1}, format="json")
+    assert r.status_code == 429
+
+
+@pytest.mark.django_db
+def test_only_json_bodies_are_taken_and_offered(privx: APIClient) -> None:
+    r = privx.put(SETTINGS, {"smtp_server": "smtp.example.com"}, format="multipart")
+    assert_error(r, 415, "BAD_REQUEST")
+    r = privx.generic(
+        "PUT", SETTINGS, "smtp_server=smtp.example.com", "application/x-www-form-urlencoded"
+    )
+    assert_error(r, 415, "BAD_REQUEST")
+    assert not SmtpConfig.objects.exists()
+    schema = privx.get("/api/schema/", {"format": "json"}).json()
+    bodies = [
+        op["requestBody"]["content"]
+        for path, ops in schema["paths"].items()
+        if path.startswith(PREFIX)
+        for op in ops.values()
+        if "requestBody" in op
+    ]
+    assert len(bodies) == 2  # PUT settings, POST testsmtp
+    assert all(set(content) == {"application/json"} for content in bodies)

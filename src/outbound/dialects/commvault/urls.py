@@ -1,4 +1,5 @@
-"""URLs of the Commvault dialect; Commvault matches paths in any letter case."""
+"""URLs of the Commvault dialect; Commvault matches paths in any letter case. Anything else
+under the prefix is answered by the root URLconf's catch-all (``outbound.api_errors``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from django.urls import URLPattern, URLResolver, path, re_path
 from rest_framework.views import APIView
 
-from outbound.dialects.commvault.views import EmailServerTestView, EmailServerView, NotFoundView
+from outbound.dialects.commvault.views import EmailServerTestView, EmailServerView
 
 
 def _caseless(route: str) -> str:
@@ -29,5 +30,4 @@ def _any_case(route: str, view: type[APIView], name: str) -> list[URLPattern]:
 urlpatterns: list[URLPattern | URLResolver] = [
     *_any_case("V4/EmailServer/Action/Test", EmailServerTestView, "commvault-email-server-test"),
     *_any_case("V4/EmailServer", EmailServerView, "commvault-email-server"),
-    re_path(r"", NotFoundView.as_view()),
 ]

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.request import Request
@@ -14,9 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from outbound.core.api.throttling import CallOutThrottle
-from outbound.core.errors import exception_handler as core_exception_handler
+from outbound.core.parsers import JSONParser
 from outbound.core.permissions import HasOutboundPermission
 from outbound.dialects.commvault.authentication import AuthtokenAuthentication
+from outbound.dialects.commvault.errors import commvault_exception_handler
 from outbound.dialects.commvault.serializers import (
     REQUIRED,
     CommvaultResultSerializer,
@@ -24,8 +23,6 @@ from outbound.dialects.commvault.serializers import (
     EmailServerOutput,
     EmailServerTestInput,
     EmailServerUpdateInput,
-    core_error_message,
-    error_message,
     result,
 )
 from outbound.mail import selectors, services
@@ -42,30 +39,12 @@ ERRORS = {
 }
 
 
-def commvault_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Every refusal as ``{"errorMessage", "errorCode"}`` with ``errorCode`` = the HTTP status."""
-    if isinstance(exc, exceptions.ValidationError):
-        code = status.HTTP_400_BAD_REQUEST
-        return Response(result(error_message(exc.detail), code), status=code)
-    if isinstance(exc, DjangoValidationError):
-        code = status.HTTP_400_BAD_REQUEST
-        return Response(result(core_error_message(exc), code), status=code)
-    if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    response = core_exception_handler(exc, context)
-    if response is None:
-        return None  # not a refusal but a bug: let it surface (and be logged) as such
-    data = response.data
-    detail = data.get("detail", data) if isinstance(data, dict) else data
-    response.data = result(error_message(detail), response.status_code)
-    return response
-
-
 class CommvaultView(APIView):
     """Commvault's authentication and error body for every operation of the dialect."""
 
     authentication_classes = [AuthtokenAuthentication]
     permission_classes = [HasOutboundPermission]
+    parser_classes = [JSONParser]  # what Commvault's API takes (and all the schema offers)
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         return commvault_exception_handler
@@ -166,17 +145,3 @@ class EmailServerTestView(CommvaultView):
             return Response(result())
         code = status.HTTP_400_BAD_REQUEST
         return Response(result(report.message, code), status=code)
-
-
-class NotFoundView(CommvaultView):
-    """Any other path under the prefix: Commvault's 404 body instead of Django's page."""
-
-    authentication_classes = []
-    permission_classes = []
-    schema = None
-
-    def http_method_not_allowed(self, request: Any, *args: Any, **kwargs: Any) -> Response:
-        raise exceptions.NotFound()
-
-    def options(self, request: Any, *args: Any, **kwargs: Any) -> Response:
-        raise exceptions.NotFound()

@@ -1,6 +1,7 @@
-"""URLs of the Hitachi dialect (mounted under ``/Analytics/v1/``)."""
+"""URLs of the Hitachi dialect (mounted under ``/Analytics/v1/``); anything else under the
+prefix gets Hitachi's 404 body from the root URLconf's catch-all (``outbound.api_errors``)."""
 
-from django.urls import URLPattern, URLResolver, path, re_path
+from django.urls import URLPattern, URLResolver, path
 
 from outbound.dialects.hitachi import views
 
@@ -15,5 +16,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.SendTestMailInvokeView.as_view(),
         name="hitachi-send-test-mail-invoke",
     ),
-    re_path(r"^.*$", views.NotFoundView.as_view()),
 ]

@@ -14,13 +14,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from outbound.core.api.throttling import CallOutThrottle
+from outbound.core.api.throttling import spend_call_outs
 from outbound.core.authentication import OutboundJWTAuthentication
+from outbound.core.parsers import JSONParser
 from outbound.core.permissions import HasOutboundPermission
 from outbound.dialects.hitachi.authentication import HitachiBasicAuthentication
 from outbound.dialects.hitachi.errors import (
@@ -67,6 +67,7 @@ class HitachiView(APIView):
 
     authentication_classes = [HitachiBasicAuthentication, OutboundJWTAuthentication]
     permission_classes = [HasOutboundPermission]
+    parser_classes = [JSONParser]  # Hitachi's API takes JSON (and the schema offers only that)
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response]:
         return hitachi_exception_handler
@@ -150,8 +151,6 @@ class SendTestMailTemplateView(HitachiView):
 
 class SendTestMailInvokeView(HitachiView):
     required_permissions = {"POST": EDIT}
-    throttle_classes = [CallOutThrottle]
-    throttle_scope = "smtp_test"
 
     @extend_schema(
         tags=TAGS,
@@ -167,13 +166,16 @@ class SendTestMailInvokeView(HitachiView):
             **_errors(401, 403, 412, 429, 500),
         },
         description="Sends a test mail to each destination address with `emailSetting` "
-        "over the saved settings (without `updatePassword: true`, the saved password).",
+        "over the saved settings (without `updatePassword: true`, the saved password). "
+        "Each destination is one connection test of the caller's `OUTBOUND_TEST_RATE`.",
     )
     def post(self, request: Request) -> Response:
         stored = selectors.active_smtp_config()
         body = HitachiInvokeInput(data=request.data, context={"current": stored})
         body.is_valid(raise_exception=True)
         test_mail = body.validated_data["parameters"][0]
+        # One connection test per destination, each a unit of the caller's budget.
+        spend_call_outs(request, len(test_mail["destinationAddresses"]))
         data = core_data(test_mail.get("emailSetting", {}))
         created = timezone.now()
         results = []
@@ -206,21 +208,3 @@ class SendTestMailInvokeView(HitachiView):
                 "result": results,
             }
         )
-
-
-class NotFoundView(APIView):
-    """Anything else under the prefix: Hitachi's 404 body rather than Django's page."""
-
-    authentication_classes: list[type] = []
-    permission_classes = [AllowAny]
-
-    def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response]:
-        return hitachi_exception_handler
-
-    @extend_schema(exclude=True)
-    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        return super().dispatch(request, *args, **kwargs)
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        raise NotFound()

@@ -13,12 +13,12 @@ from typing import Any
 
 from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from outbound.core.api.throttling import CallOutThrottle
+from outbound.core.parsers import JSONParser
 from outbound.dialects.privx.authentication import (
     EDIT,
     VIEW,
@@ -66,6 +66,7 @@ class PrivxView(APIView):
 
     authentication_classes = [PrivxBearerAuthentication]
     permission_classes = [PrivxScopePermission]
+    parser_classes = [JSONParser]  # PrivX's API takes JSON (and the schema offers only that)
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         return exception_handler
@@ -126,7 +127,7 @@ class SettingsView(PrivxView):
 class TestSmtpView(PrivxView):
     required_permissions = {"POST": EDIT}
     throttle_classes = [CallOutThrottle]
-    throttle_scope = "privx_testsmtp"
+    throttle_scope = "smtp_test"
 
     @extend_schema(
         tags=[TAG],
@@ -146,18 +147,3 @@ class TestSmtpView(PrivxView):
         body.is_valid(raise_exception=True)
         report = services.smtp_config_test(stored=privx_config(), data=body.core_data())
         return Response(PrivxTestResultOutput(report).data)
-
-
-class NotFoundView(PrivxView):
-    """Anything else under the prefix: PrivX's 404 body rather than Django's page."""
-
-    authentication_classes = []
-    permission_classes = []
-
-    @extend_schema(exclude=True)
-    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        return super().dispatch(request, *args, **kwargs)
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        raise exceptions.NotFound()
