@@ -21,7 +21,10 @@ from django.urls import Resolver404, resolve
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from outbound.core.errors import exception_handler as native_handler
 from outbound.dialects.commvault.errors import commvault_exception_handler
@@ -57,6 +60,20 @@ SHAPES = (
 )
 
 
+class JsonErrorsMixin(APIView):
+    """For the API views whose success is not JSON (the OpenAPI document in YAML, Swagger
+    UI's page): their refusals (a 405, a 406) are still JSON, not YAML or HTML."""
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response) and getattr(response, "exception", False):
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
 def shape_of(request: HttpRequest) -> Shape | None:
     return next((s for s in SHAPES if s.owns(request.path_info)), None)
 
@@ -67,7 +84,11 @@ def shaped_response(request: HttpRequest, shape: Shape, exc: Exception) -> HttpR
     if response is None:  # the handler does not know ``exc``: a server error in any shape
         response = shape.handler(exceptions.APIException(), {"request": request, "view": None})
     assert response is not None  # every handler answers an APIException
-    shaped = JsonResponse(response.data, status=response.status_code, safe=False)
+    shaped = HttpResponse(
+        JSONRenderer().render(response.data),
+        status=response.status_code,
+        content_type=JSONRenderer.media_type,
+    )
     for header in ("WWW-Authenticate", "Retry-After"):
         if header in response:
             shaped[header] = response[header]

@@ -12,6 +12,15 @@ from outbound.core.views import healthz, readyz
 
 FAVICON = f"{settings.STATIC_URL}console/favicon.svg"
 
+
+class SchemaView(api_errors.JsonErrorsMixin, SpectacularAPIView):
+    """The OpenAPI document (YAML or JSON); its refusals are JSON."""
+
+
+class SwaggerView(api_errors.JsonErrorsMixin, SpectacularSwaggerView):
+    """Swagger UI; its refusals are JSON, not an HTML page."""
+
+
 api_patterns = [
     path("", include("outbound.accounts.api.urls")),
     path("", include("outbound.integrations.api.urls")),
@@ -21,10 +30,10 @@ api_patterns = [
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
-    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
+    path("api/schema/", SchemaView.as_view(permission_classes=[]), name="schema"),
     path(
         "api/docs/",
-        SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[]),
+        SwaggerView.as_view(url_name="schema", permission_classes=[]),
         name="swagger-ui",
     ),
     path("api/", include(api_patterns)),

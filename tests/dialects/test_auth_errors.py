@@ -133,7 +133,8 @@ def assert_plain_sentence(text: str) -> None:
 def test_a_refused_credential_is_one_plain_sentence(
     admin_user: User, shape: Shape, case: str
 ) -> None:
-    client = APIClient(**_headers(shape.name, case, admin_user))
+    client = APIClient()
+    client.credentials(**_headers(shape.name, case, admin_user))
     kwargs = {"data": {}, "format": "json"} if shape.method == "post" else {}
     r = getattr(client, shape.method)(shape.url, **kwargs)
     assert r.status_code == 401, r.content
@@ -159,7 +160,8 @@ def test_expired_and_malformed_tokens_say_which(admin_user: User, shape: Shape) 
     kwargs = {"data": {}, "format": "json"} if shape.method == "post" else {}
     said = {}
     for case in ("expired", "malformed_jwt", "bare_scheme"):
-        client = APIClient(**_headers(shape.name, case, admin_user))
+        client = APIClient()
+        client.credentials(**_headers(shape.name, case, admin_user))
         said[case] = shape.message(getattr(client, shape.method)(shape.url, **kwargs).json())
     assert "expired" in said["expired"]
     assert "expired" not in said["malformed_jwt"]
@@ -176,7 +178,8 @@ def test_a_token_from_before_a_password_change_says_so(admin_user: User) -> None
         if shape.name == "commvault":
             continue
         scheme = "JWT" if shape.name == "alx" else "Bearer"
-        client = APIClient(HTTP_AUTHORIZATION=f"{scheme} {token}")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"{scheme} {token}")
         kwargs = {"data": {}, "format": "json"} if shape.method == "post" else {}
         r = getattr(client, shape.method)(shape.url, **kwargs)
         assert r.status_code == 401, (shape.name, r.content)

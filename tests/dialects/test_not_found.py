@@ -88,12 +88,15 @@ def test_unmatched_urls_near_real_ones(admin_client: APIClient) -> None:
         admin_client.get("/workflow-engine/api/v1/settings/"), "workflow-engine/api/v1", 404
     )
     assert_shaped(admin_client.post("/commandcenter/api/V4/Nothing"), "commandcenter/api", 404)
+    # Django's 405s under /api/ are JSON too, also where success is YAML or HTML.
+    for path in ("/api/schema/", "/api/docs/"):
+        assert_shaped(admin_client.post(path), "api", 405)
     # A real route without its trailing slash is still redirected to it, as Django does.
     r = admin_client.get("/api/administration/smtp-settings")
     assert r.status_code == 301 and r["Location"].endswith("/api/administration/smtp-settings/")
     # Elsewhere (the console) Django's own pages stay.
-    r = Client().get("/console/nothing-here/")
-    assert r.status_code == 404 and r["Content-Type"].startswith("text/html")
+    page = Client().get("/console/nothing-here/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
 
 
 @pytest.mark.django_db
