@@ -97,7 +97,8 @@ def test_server_column_shows_the_server_each_attempt_used(
         sender.deliver(later.pk)
     services.smtp_config_update(config=config, data={"host": "relay.example.com"}, actor=None)
 
-    rows = console_client.get("/console/messages/").content.decode().split("<tr>")
+    listing = console_client.get("/console/messages/").content.decode()
+    rows = listing.replace("<wbr>", "").split("<tr>")  # wrap points between host labels
     moved = next(r for r in rows if "Moved" in r)
     assert f'data-label="Server">127.0.0.1:{first.port}<' in moved
     assert "relay.example.com" not in moved

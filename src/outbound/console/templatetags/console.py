@@ -7,9 +7,25 @@ from urllib.parse import urlencode
 
 from django import forms, template
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
+
+# Where a host name or an address may wrap: after each dot and before the @.
+_BREAKS = str.maketrans({".": ".<wbr>", "@": "<wbr>@"})
+
+
+@register.filter
+def breakable(value: Any) -> SafeString:
+    """``value`` escaped, with wrap points between a host name's labels and around ``@``.
+
+    Table cells break only between words (``overflow-wrap: break-word``), so a long host or
+    address wraps at its dots instead of forcing the table wider or breaking mid-label.
+    """
+    escaped = str(conditional_escape(value))
+    # The escaped text holds no "." or "@" of its own making (entities use & and ;).
+    return mark_safe(escaped.translate(_BREAKS))  # noqa: S308
 
 
 @register.inclusion_tag("console/_field.html")
