@@ -146,3 +146,35 @@ def test_history_users_and_roles_fit_a_phone(
     assert console.scroll_width() == 1280
     console.shot("roles-form")
     assert Role.objects.count() == 1
+
+
+# Each filter input's placeholder (or a select's longest option) against the room its box
+# leaves for text: what does not fit is cut off on screen.
+CUT_OFF = """
+() => {
+  const canvas = document.createElement("canvas").getContext("2d");
+  return [...document.querySelectorAll("form.filters :is(input[placeholder], select)")]
+    .map((el) => {
+      const style = getComputedStyle(el);
+      canvas.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+      const texts = el.tagName === "SELECT"
+        ? [...el.options].map((o) => o.text) : [el.placeholder];
+      const width = (t) => canvas.measureText(t).width;
+      const text = texts.reduce((a, b) => (width(a) >= width(b) ? a : b));
+      const arrow = el.tagName === "SELECT" ? 24 : 0;  // the select's own drop-down arrow
+      const room = el.clientWidth - parseFloat(style.paddingLeft)
+        - parseFloat(style.paddingRight) - arrow;
+      return {name: el.name, text, need: width(text), room};
+    })
+    .filter((f) => f.need > f.room);
+}
+"""
+
+
+def test_history_filters_show_their_whole_placeholders(
+    console: Console, phone: Console, admin_user: User
+) -> None:
+    for screen in (console, phone):
+        screen.sign_in("admin")
+        screen.goto("/console/history/")
+        assert screen.page.evaluate(CUT_OFF) == [], screen.page.viewport_size
