@@ -413,3 +413,16 @@ def test_an_edit_shows_every_field_error_at_once(console_client: Client) -> None
         "stored-secret"
     )
     assert not Event.objects.filter(action="updated").exists()
+
+
+def test_a_new_server_without_the_password_and_other_errors_show_together(
+    console_client: Client,
+) -> None:
+    config = make_config()
+    bad = {**FORM, "password": "", "host": "smtp2.example.com", "port": "x", "sender_address": "@"}
+    page = console_client.post(f"/console/mail/{config.pk}/", bad).content.decode()
+    assert error_for(page, "port") == "A valid integer is required."
+    assert error_for(page, "sender_address") == "Enter a valid email address."
+    assert "Enter the password again" in error_for(page, "password")
+    config.refresh_from_db()
+    assert config.host == "smtp.example.com"
