@@ -95,6 +95,20 @@ class Console:
         """The page's width: more than the viewport means horizontal scrolling."""
         return int(self.page.evaluate("document.documentElement.scrollWidth"))
 
+    def tables_fit(self) -> bool:
+        """Every table ends inside the page's content box (none pushed past its edge)."""
+        return bool(
+            self.page.evaluate(
+                """() => {
+                  const main = document.querySelector("main");
+                  const edge = main.getBoundingClientRect().right
+                    - parseFloat(getComputedStyle(main).paddingRight);
+                  return [...document.querySelectorAll("table")]
+                    .every((t) => t.getBoundingClientRect().right <= edge + 0.5);
+                }"""
+            )
+        )
+
     def shot(self, name: str, *, mask: list[Any] | None = None) -> None:
         """Save a full-page screenshot under $OUTBOUND_SCREENSHOTS (``make screenshots``);
         ``mask``: locators painted over (e.g. a key that must not land in the repository)."""
