@@ -42,6 +42,10 @@ class TokenView(TokenObtainPairView):
     """``POST /api/auth/token/``: a JWT pair; failed attempts per username are throttled."""
 
     permission_classes = [AllowAny]  # type: ignore[assignment]
+    error_statuses = {
+        401: "No active account has these credentials.",
+        429: "Too many failed logins for this username: `Retry-After` says when to retry.",
+    }
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         username = str(request.data.get("username", "")) if hasattr(request.data, "get") else ""
@@ -66,6 +70,10 @@ class TokenRefreshView(TokenRefreshViewBase):
     """``POST /api/auth/token/refresh/``: a new access token for a valid refresh token."""
 
     serializer_class = TokenRefreshRequestSerializer
+    error_statuses = {
+        401: "The refresh token is invalid or expired, its user is inactive, or the password "
+        "changed since it was issued."
+    }
 
 
 @extend_schema_view(

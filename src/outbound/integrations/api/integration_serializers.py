@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
@@ -278,3 +279,91 @@ def _type_schema(itype: type[IntegrationType]) -> dict[str, Any]:
         extra = {"autocomplete": f.autocomplete} if f.autocomplete else {}
         entries.append(field_schema(f.alias, fields[f.alias], **extra))
     return {"type": itype.id, "schema": entries}
+
+
+# --- the OpenAPI document ------------------------------------------------------------------
+
+
+def _type_choice(itype: type[IntegrationType]) -> serializers.ChoiceField:
+    """``type`` narrowed to one type: the discriminator. Its enum stays inline (wrapped, so
+    drf-spectacular does not lift it into an enum component that every type would share)."""
+    schema = {
+        "allOf": [{"type": "integer", "enum": [itype.id]}],
+        "description": f"{itype.id}: {itype.label}",
+    }
+    # A class, not an instance: serializers deep-copy their fields, which drops attributes.
+    field_class = extend_schema_field(schema)(
+        type(f"{itype.__name__}TypeField", (serializers.ChoiceField,), {})
+    )
+    return field_class(choices=[(itype.id, itype.label)])
+
+
+@cache
+def documented_input_class(type_id: int) -> type[IntegrationInput]:
+    """One type's request body as the document shows it: the validating serializer with
+    ``type`` narrowed to that type (the discriminator)."""
+    itype = REGISTRY[type_id]
+    return type(
+        f"{itype.__name__}Integration",
+        (input_serializer_class(type_id),),
+        {
+            "__doc__": f"An {itype.label} integration (type {itype.id}).",
+            "type": _type_choice(itype),
+        },
+    )
+
+
+def _output_field(f: TypeField) -> serializers.Field:
+    if f.kind == "bool":
+        return serializers.BooleanField()
+    if f.kind == "pk":
+        return serializers.IntegerField(allow_null=True)
+    return serializers.CharField(allow_null=f.default is None and not f.required)
+
+
+class IntegrationMetaOutput(serializers.Serializer[Any]):
+    labels = serializers.DictField(
+        child=serializers.CharField(allow_null=True),
+        help_text="Display names of the type and of every related object.",
+    )
+    permissions = serializers.DictField(
+        child=serializers.BooleanField(),
+        help_text="The caller's `list`, `view`, `create`, `edit`, `delete` flags.",
+    )
+
+
+@cache
+def documented_output_class(type_id: int) -> type[IntegrationOutput]:
+    """One type's response body: the common fields, the type's own (a secret as
+    ``has_<name>``) and ``_meta``."""
+    itype = REGISTRY[type_id]
+    attrs: dict[str, Any] = {
+        "__doc__": f"An {itype.label} integration (type {itype.id}).",
+        "type": _type_choice(itype),
+        "_meta": IntegrationMetaOutput(label="_meta"),
+    }
+    for f in itype.fields:
+        if f.secret:
+            attrs[f"has_{f.alias}"] = serializers.BooleanField()
+        else:
+            attrs[f.alias] = _output_field(f)
+    return type(f"{itype.__name__}IntegrationOutput", (IntegrationOutput,), attrs)
+
+
+def documented_input() -> PolymorphicProxySerializer:
+    """An integration's request body in the document: one of the types', by ``type``."""
+    return PolymorphicProxySerializer(
+        component_name="IntegrationInput",
+        serializers={str(t): documented_input_class(t) for t in REGISTRY},
+        resource_type_field_name="type",
+    )
+
+
+def documented_output(*, many: bool = False) -> PolymorphicProxySerializer:
+    """An integration in the document: one of the types' bodies, by ``type``."""
+    return PolymorphicProxySerializer(
+        component_name="Integration",
+        serializers={str(t): documented_output_class(t) for t in REGISTRY},
+        resource_type_field_name="type",
+        many=many,
+    )

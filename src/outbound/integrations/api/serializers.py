@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
 from outbound.core.validators import CONTROL_MESSAGE, has_control_characters
@@ -74,3 +75,34 @@ class AuthenticationObjectSerializer(serializers.Serializer[AuthenticationObject
         for name in provider.secret_names:
             body[f"has_{name}"] = instance.has_secret(name)
         return body
+
+
+# --- the OpenAPI document ------------------------------------------------------------------
+
+
+@cache
+def documented_serializer_class(provider_key: str) -> type[AuthenticationObjectSerializer]:
+    """One provider's body as the document shows it, generated from the same declaration as
+    the validation: the common fields, the provider's parameters (secrets write-only) and,
+    in responses, ``has_<secret>`` for each secret."""
+    provider = PROVIDERS[provider_key]
+    attrs: dict[str, Any] = {
+        "provider": serializers.ChoiceField(choices=[(provider.key, provider.label)]),
+        **params_serializer_class(provider_key)().get_fields(),
+    }
+    for name in provider.secret_names:
+        attrs[f"has_{name}"] = serializers.BooleanField(
+            read_only=True, help_text=f"Whether a {name.replace('_', ' ')} is saved."
+        )
+    name = provider_key.title().replace("_", "")
+    return type(f"{name}AuthenticationObject", (AuthenticationObjectSerializer,), attrs)
+
+
+def documented_serializer(*, many: bool = False) -> PolymorphicProxySerializer:
+    """An authentication object in the document: one of the providers' bodies, by ``provider``."""
+    return PolymorphicProxySerializer(
+        component_name="AuthenticationObject",
+        serializers={key: documented_serializer_class(key) for key in PROVIDERS},
+        resource_type_field_name="provider",
+        many=many,
+    )

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -22,18 +22,22 @@ from outbound.core.api.viewsets import ListFiltersOnlyMixin
 from outbound.core.permissions import AUTHENTICATED, resource_permissions
 from outbound.integrations import selectors, services
 from outbound.integrations.api.integration_serializers import (
-    IntegrationInput,
     IntegrationOutput,
     IntegrationTestInput,
     connection_test_serializer_for,
     details_document,
+    documented_input,
+    documented_output,
     serializer_for,
 )
 from outbound.integrations.api.object_class_serializers import (
     ObjectClassFieldSerializer,
     ObjectClassSerializer,
 )
-from outbound.integrations.api.serializers import AuthenticationObjectSerializer
+from outbound.integrations.api.serializers import (
+    AuthenticationObjectSerializer,
+    documented_serializer,
+)
 from outbound.integrations.filtersets import IntegrationFilterSet
 from outbound.integrations.models import (
     AuthenticationObject,
@@ -43,6 +47,15 @@ from outbound.integrations.models import (
 )
 
 
+@extend_schema_view(
+    list=extend_schema(responses=documented_serializer(many=True)),
+    retrieve=extend_schema(responses=documented_serializer()),
+    create=extend_schema(request=documented_serializer(), responses={201: documented_serializer()}),
+    update=extend_schema(request=documented_serializer(), responses=documented_serializer()),
+    partial_update=extend_schema(
+        request=documented_serializer(), responses=documented_serializer()
+    ),
+)
 class AuthenticationObjectViewSet(
     ListFiltersOnlyMixin, AutocompleteMixin, viewsets.ModelViewSet[AuthenticationObject]
 ):
@@ -190,6 +203,7 @@ class IntegrationViewSet(
         row = selectors.integration_row(integration.pk)
         return Response(IntegrationOutput(row, context=self.get_serializer_context()).data, code)
 
+    @extend_schema(responses=documented_output(many=True))
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(selectors.integration_rows(queryset)) or []
@@ -197,10 +211,11 @@ class IntegrationViewSet(
         data = IntegrationOutput(page, many=True, context=context).data  # type: ignore[arg-type]
         return self.get_paginated_response(data)
 
+    @extend_schema(responses=documented_output())
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self._output(self.get_object())
 
-    @extend_schema(request=IntegrationInput, responses={201: IntegrationOutput})
+    @extend_schema(request=documented_input(), responses={201: documented_output()})
     def create(self, request: Request) -> Response:
         body = serializer_for(request.data)(data=request.data)
         body.is_valid(raise_exception=True)
@@ -210,7 +225,7 @@ class IntegrationViewSet(
         )
         return self._output(integration, status.HTTP_201_CREATED)
 
-    @extend_schema(request=IntegrationInput, responses=IntegrationOutput)
+    @extend_schema(request=documented_input(), responses=documented_output())
     def partial_update(self, request: Request, uuid: str) -> Response:
         integration = self.get_object()
         body = serializer_for(request.data, instance=integration)(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import IO, Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from outbound.core import parsers
+from outbound.core.api.schema import NATIVE_ERRORS
 from outbound.core.api.viewsets import ListFiltersOnlyMixin
 from outbound.mail import outbox
 from outbound.mail.api.message_serializers import MessageAccepted, MessageInput, MessageOutput
@@ -70,7 +71,20 @@ class MessageViewSet(
     def get_queryset(self) -> QuerySet[Message]:
         return Message.objects.prefetch_related("recipients", "attempts").order_by("-id")
 
-    @extend_schema(request=MessageInput, responses={202: MessageAccepted, 200: MessageAccepted})
+    @extend_schema(
+        request=MessageInput,
+        responses={
+            202: OpenApiResponse(MessageAccepted, description="Queued."),
+            200: OpenApiResponse(
+                MessageAccepted, description="This idempotency key's message, queued before."
+            ),
+            **NATIVE_ERRORS.responses(413),
+            409: NATIVE_ERRORS.response(409, "No configuration is active: nothing was queued."),
+            422: NATIVE_ERRORS.response(
+                422, "This idempotency key was used for a different message."
+            ),
+        },
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = MessageInput(data=request.data)
         body.is_valid(raise_exception=True)

@@ -144,15 +144,53 @@ class SmtpTestInput(SmtpSettingsInput):
         return value
 
 
+class CertificateSerializer(serializers.Serializer[dict[str, Any]]):
+    subject = serializers.CharField()
+    issuer = serializers.CharField()
+    not_after = serializers.DateTimeField(allow_null=True)
+
+
 class TestStepSerializer(serializers.Serializer[dict[str, Any]]):
-    name = serializers.CharField()
+    """One step of a connection test; the optional fields are there where the step has them."""
+
+    name = serializers.CharField(help_text="`resolve`, `connect`, `banner`, `ehlo`, `auth`, …")
     ok = serializers.BooleanField()
     duration_ms = serializers.FloatField()
     detail = serializers.CharField()
+    reply = serializers.CharField(required=False, help_text="The server's reply.")
+    addresses = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="What the host resolved to."
+    )
+    tls_version = serializers.CharField(required=False, allow_null=True)
+    cipher = serializers.CharField(required=False, allow_null=True)
+    certificate = CertificateSerializer(required=False)
+    capabilities = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="The EHLO extensions."
+    )
+    mechanism = serializers.CharField(required=False, help_text="The AUTH mechanism used.")
+    message_id = serializers.CharField(required=False, help_text="The test message's.")
 
 
 class SmtpTestResultSerializer(serializers.Serializer[dict[str, Any]]):
-    status = serializers.ChoiceField(choices=["OK", "ERROR"])
+    """The test passed: ``status`` ``OK`` and every step."""
+
+    status = serializers.ChoiceField(choices=["OK"])
+    msg = serializers.CharField()
+    steps = TestStepSerializer(many=True)
+
+
+class SmtpTestFailedSerializer(serializers.Serializer[dict[str, Any]]):
+    """The test ran and failed: ``status`` ``ERROR``, what failed, and every step."""
+
+    status = serializers.ChoiceField(choices=["ERROR"])
+    msg = serializers.CharField()
+    steps = TestStepSerializer(many=True)
+
+
+class MicrosoftTestFailedSerializer(serializers.Serializer[dict[str, Any]]):
+    """A Microsoft (XOAUTH2) test failed: ALX's ``detail``, plus what failed and every step."""
+
+    detail = serializers.CharField()
     msg = serializers.CharField()
     steps = TestStepSerializer(many=True)
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from outbound.core.api.schema import NATIVE_ERRORS, BadRequestSerializer
 from outbound.core.api.throttling import CallOutThrottle
 from outbound.core.permissions import AUTHENTICATED
 from outbound.mail import selectors, services
 from outbound.mail.api.serializers import (
+    MicrosoftTestFailedSerializer,
     SmtpSettingsInput,
     SmtpSettingsOutput,
+    SmtpTestFailedSerializer,
     SmtpTestInput,
     SmtpTestResultSerializer,
     options_document,
@@ -40,7 +43,10 @@ class SmtpSettingsView(APIView):
         # its initial data, not the empty form.
         return Response(SmtpSettingsOutput().to_representation(selectors.active_smtp_config()))
 
-    @extend_schema(request=SmtpSettingsInput, responses=SmtpSettingsOutput)
+    @extend_schema(
+        request=SmtpSettingsInput,
+        responses={200: SmtpSettingsOutput, **NATIVE_ERRORS.responses(409)},
+    )
     def patch(self, request: Request) -> Response:
         body = SmtpSettingsInput(data=request.data)
         body.is_valid(raise_exception=True)
@@ -60,7 +66,19 @@ class SmtpSettingsTestView(APIView):
         request=SmtpTestInput,
         responses={
             200: SmtpTestResultSerializer,
-            400: OpenApiResponse(SmtpTestResultSerializer, description="The test failed."),
+            400: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="SmtpTestRefused",
+                    serializers=[
+                        SmtpTestFailedSerializer,
+                        MicrosoftTestFailedSerializer,
+                        BadRequestSerializer,
+                    ],
+                    resource_type_field_name=None,
+                ),
+                description="The test failed (`status` `ERROR`, or ALX's `detail` for a "
+                "Microsoft configuration), or the request is invalid (nothing was tried).",
+            ),
         },
     )
     def post(self, request: Request) -> Response:

@@ -1,0 +1,193 @@
+"""The OpenAPI document's error answers: every operation lists each status it can answer,
+with that API shape's error body, derived from the view that answers it.
+
+:class:`OutboundAutoSchema` (the project's ``DEFAULT_SCHEMA_CLASS``) reads, per operation, what
+the view really does — the authentication and permission classes it runs, its throttles, its
+parsers, its path and query parameters, whether it takes a body — and adds the statuses those
+produce (400, 401, 403, 404, 409, 415, 429) unless the operation documents them itself. The
+body of each comes from the view's :class:`ErrorShape`: the native (ALX/DRF) one here, each
+vendor's in its dialect package (``error_shape`` on the dialect's base view). What only a
+view's own code answers (a login throttle, a missing active configuration) it names in
+``error_statuses``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
+
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+# Viewset actions that write rows under unique constraints: a lost race is a 409.
+WRITE_ACTIONS = ("create", "update", "partial_update")
+
+DESCRIPTIONS = {
+    400: "The request is invalid: each problem is named.",
+    401: "No valid credentials were sent (missing, malformed, expired or revoked).",
+    403: "The credentials are valid but lack the permission this operation needs.",
+    404: "Nothing exists at this path.",
+    405: "The resource does not answer this method.",
+    409: "The request lost a race against a concurrent change; nothing was written. Retry.",
+    413: "The request is too large.",
+    415: "The request's Content-Type is not one this operation reads.",
+    429: "Too many requests: the `Retry-After` header says when to try again.",
+}
+
+
+@dataclass(frozen=True)
+class ErrorShape:
+    """How one API shape answers errors: one body for every status, or one per status."""
+
+    body: Any
+    bodies: dict[int, Any] = field(default_factory=dict)
+    descriptions: dict[int, str] = field(default_factory=dict)
+
+    def response(self, status: int, description: str | None = None) -> OpenApiResponse:
+        return OpenApiResponse(
+            self.bodies.get(status, self.body),
+            description=description
+            or self.descriptions.get(status)
+            or DESCRIPTIONS.get(status, "An error."),
+        )
+
+    def responses(self, *statuses: int) -> dict[int, OpenApiResponse]:
+        """For an explicit ``extend_schema(responses={200: …, **shape.responses(400, 404)})``."""
+        return {status: self.response(status) for status in statuses}
+
+
+# --- the native (ALX / DRF) shape ---------------------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField(help_text="One sentence saying what went wrong.")
+    error_code = serializers.CharField(
+        required=False, help_text="A stable code, where the error has one (`ERR_LIMIT_EXCEEDED`)."
+    )
+
+
+class ErrorDetailExtension(OpenApiSerializerExtension):
+    """``{"detail"}`` admits nothing else, so it is told apart from bodies that carry a
+    ``detail`` among other fields (one ``oneOf`` branch matches, not two)."""
+
+    target_class = ErrorDetailSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        return {**schema, "additionalProperties": False}
+
+
+class ValidationErrorsSerializer(serializers.Serializer[Any]):
+    """Marker for DRF's field errors, ``{"<field>": ["message", …]}`` (see the extension)."""
+
+
+class ValidationErrorsExtension(OpenApiSerializerExtension):
+    target_class = ValidationErrorsSerializer
+
+    def get_name(self, auto_schema: Any, direction: str) -> str:
+        return "ValidationErrors"
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "description": "The messages per field (`non_field_errors` for the body as a "
+            "whole); a nested field's errors are an object of the same form, a list "
+            "item's are keyed by its index.",
+            "minProperties": 1,
+            "additionalProperties": {
+                "oneOf": [
+                    {"type": "array", "items": {"type": "string"}},
+                    {"type": "object", "additionalProperties": {}},
+                ]
+            },
+        }
+
+
+BadRequestSerializer = PolymorphicProxySerializer(
+    component_name="BadRequest",
+    serializers=[ErrorDetailSerializer, ValidationErrorsSerializer],
+    resource_type_field_name=None,
+)
+
+NATIVE_ERRORS = ErrorShape(body=ErrorDetailSerializer, bodies={400: BadRequestSerializer})
+
+
+# --- the inspector ------------------------------------------------------------------------
+
+
+def _is_default_handler(view: APIView) -> bool:
+    return type(view).get_exception_handler is APIView.get_exception_handler
+
+
+class OutboundAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema plus the error statuses each operation can answer."""
+
+    def get_description(self) -> str:  # type: ignore[override]
+        """The action's docstring, else the view's own — never a shared mixin's (the mixins
+        in ``outbound.core`` document how they work, not the operation)."""
+        action = getattr(self.view, getattr(self.view, "action", self.method.lower()), None)
+        if action is not None and action.__doc__:
+            return inspect.cleandoc(action.__doc__)
+        for cls in type(self.view).__mro__:
+            module = cls.__module__
+            ours = module.startswith("outbound.") and not module.startswith("outbound.core.")
+            if ours and cls.__doc__:
+                return inspect.cleandoc(cls.__doc__)
+        return ""
+
+    def error_shape(self) -> ErrorShape | None:
+        shape = getattr(self.view, "error_shape", None)
+        if shape is None and _is_default_handler(self.view):
+            return NATIVE_ERRORS
+        return shape
+
+    def error_statuses(self, operation: dict[str, Any], shape: ErrorShape) -> set[int]:
+        """What this view's own machinery answers besides success."""
+        view, method = self.view, self.method
+        statuses: set[int] = set()
+        parameters = operation.get("parameters", [])
+        if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
+            statuses.add(400)
+        if _is_default_handler(view):
+            if method in UNSAFE:
+                statuses.add(400)  # the services' refusals (in use, not allowed, …)
+            if getattr(view, "action", None) in WRITE_ACTIONS:
+                statuses.add(409)  # core.errors: a race lost against a unique constraint
+        if view.get_authenticators():
+            statuses.add(401)  # sent credentials that do not authenticate
+        permissions = view.get_permissions()
+        if any(not isinstance(p, AllowAny) for p in permissions):
+            statuses.update((401, 403))
+        if any(p["in"] == "path" for p in parameters):
+            statuses.add(404)
+        if "requestBody" in operation and not any(
+            p.media_type == "*/*" for p in view.get_parsers()
+        ):
+            statuses.add(415)
+        if view.get_throttles():
+            statuses.add(429)
+        return statuses
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        shape = self.error_shape()
+        if shape is not None:
+            # A view names what its own code answers besides (``error_statuses``: status ->
+            # description, or None for the shape's wording).
+            declared: dict[int, str | None] = dict(getattr(self.view, "error_statuses", {}))
+            statuses = self.error_statuses(operation, shape) | set(declared)
+            responses = operation["responses"]
+            for status in sorted(statuses):
+                if str(status) not in responses:
+                    responses[str(status)] = self._get_response_for_code(
+                        shape.response(status, declared.get(status)), str(status)
+                    )
+        return operation
