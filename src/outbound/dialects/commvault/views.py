@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from outbound.core.api.throttling import CallOutThrottle
 from outbound.core.parsers import JSONParser
 from outbound.core.permissions import HasOutboundPermission
+from outbound.dialects.commvault import schema
 from outbound.dialects.commvault.authentication import AuthtokenAuthentication
 from outbound.dialects.commvault.errors import commvault_exception_handler
 from outbound.dialects.commvault.serializers import (
@@ -45,6 +46,7 @@ class CommvaultView(APIView):
     authentication_classes = [AuthtokenAuthentication]
     permission_classes = [HasOutboundPermission]
     parser_classes = [JSONParser]  # what Commvault's API takes (and all the schema offers)
+    error_shape = schema.ERRORS  # the document's error bodies, for every status answered
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         return commvault_exception_handler

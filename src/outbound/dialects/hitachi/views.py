@@ -22,6 +22,7 @@ from outbound.core.api.throttling import spend_call_outs
 from outbound.core.authentication import OutboundJWTAuthentication
 from outbound.core.parsers import JSONParser
 from outbound.core.permissions import HasOutboundPermission
+from outbound.dialects.hitachi import schema
 from outbound.dialects.hitachi.authentication import HitachiBasicAuthentication
 from outbound.dialects.hitachi.errors import (
     core_errors_message,
@@ -68,6 +69,7 @@ class HitachiView(APIView):
     authentication_classes = [HitachiBasicAuthentication, OutboundJWTAuthentication]
     permission_classes = [HasOutboundPermission]
     parser_classes = [JSONParser]  # Hitachi's API takes JSON (and the schema offers only that)
+    error_shape = schema.ERRORS  # the document's error bodies, for every status answered
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response]:
         return hitachi_exception_handler

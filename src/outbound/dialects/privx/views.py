@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from outbound.core.api.throttling import CallOutThrottle
 from outbound.core.parsers import JSONParser
+from outbound.dialects.privx import schema
 from outbound.dialects.privx.authentication import (
     EDIT,
     VIEW,
@@ -67,6 +68,7 @@ class PrivxView(APIView):
     authentication_classes = [PrivxBearerAuthentication]
     permission_classes = [PrivxScopePermission]
     parser_classes = [JSONParser]  # PrivX's API takes JSON (and the schema offers only that)
+    error_shape = schema.ERRORS  # the document's error bodies, for every status answered
 
     def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
         return exception_handler

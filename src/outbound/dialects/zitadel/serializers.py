@@ -476,8 +476,12 @@ class EmailSmtpTestInput(ZitadelSmtpTestInput, SmtpAuthOneof):
 # --- outputs, for the schema ---------------------------------------------------------------
 
 
+# Proto3 JSON leaves out every field that holds its zero value ("", false, 0, [], {}), so
+# only what can never be zero is required below.
+
+
 class ZitadelObjectDetailsOutput(serializers.Serializer[dict[str, Any]]):
-    sequence = serializers.CharField(help_text="uint64 as a string")
+    sequence = serializers.CharField(required=False, help_text="uint64 as a string")
     creationDate = serializers.DateTimeField(required=False)
     changeDate = serializers.DateTimeField(required=False)
     resourceOwner = serializers.CharField()
@@ -486,10 +490,10 @@ class ZitadelObjectDetailsOutput(serializers.Serializer[dict[str, Any]]):
 class ZitadelSmtpConfigOutput(serializers.Serializer[dict[str, Any]]):
     details = ZitadelObjectDetailsOutput()
     id = serializers.CharField()
-    senderAddress = serializers.CharField()
-    senderName = serializers.CharField()
+    senderAddress = serializers.CharField(required=False)
+    senderName = serializers.CharField(required=False)
     tls = serializers.BooleanField(required=False)
-    host = serializers.CharField(help_text="host:port")
+    host = serializers.CharField(required=False, help_text="host:port")
     user = serializers.CharField(required=False)
     replyToAddress = serializers.CharField(required=False)
     state = serializers.ChoiceField(choices=[STATE_ACTIVE, STATE_INACTIVE])
@@ -525,22 +529,22 @@ class EmptyMessageField(serializers.DictField):
 
 
 class ClientCredentialsOutput(serializers.Serializer[dict[str, Any]]):
-    clientId = serializers.CharField()
+    clientId = serializers.CharField(required=False)
 
 
 class XOAuth2Output(serializers.Serializer[dict[str, Any]]):
-    tokenEndpoint = serializers.CharField()
-    scopes = serializers.ListField(child=serializers.CharField())
-    clientCredentials = ClientCredentialsOutput()
+    tokenEndpoint = serializers.CharField(required=False)
+    scopes = serializers.ListField(child=serializers.CharField(), required=False)
+    clientCredentials = ClientCredentialsOutput(required=False)
 
 
 class EmailProviderSmtpOutput(serializers.Serializer[dict[str, Any]]):
     """``EmailProviderSMTP``: exactly one of ``none``, ``plain``, ``xoauth2``."""
 
-    senderAddress = serializers.CharField()
-    senderName = serializers.CharField()
+    senderAddress = serializers.CharField(required=False)
+    senderName = serializers.CharField(required=False)
     tls = serializers.BooleanField(required=False)
-    host = serializers.CharField(help_text="host:port")
+    host = serializers.CharField(required=False, help_text="host:port")
     user = serializers.CharField(required=False)
     replyToAddress = serializers.CharField(required=False)
     none = EmptyMessageField(required=False)
