@@ -59,7 +59,9 @@ def _document() -> dict[str, Any]:
     return json.loads(OpenApiJsonRenderer().render(raw, renderer_context={}))
 
 
-def _config(document: dict[str, Any]) -> schemathesis.Config:
+def _config(
+    document: dict[str, Any], *, max_examples: int = MAX_EXAMPLES, coverage: bool = True
+) -> schemathesis.Config:
     # ZITADEL answers a method it does not implement with 501 (gRPC Unimplemented): where the
     # document says so, that is the operation's answer, not a server error.
     unimplemented = [
@@ -74,12 +76,12 @@ def _config(document: dict[str, Any]) -> schemathesis.Config:
     ]
     return schemathesis.Config.from_dict(
         {
-            "generation": {"max-examples": MAX_EXAMPLES},
+            "generation": {"max-examples": max_examples},
             "phases": {
                 "stateful": {"enabled": False},
                 # A method an operation does not have is a 405 in every shape; the checks here
                 # are about the documented methods.
-                "coverage": {"unexpected-methods": []},
+                "coverage": {"enabled": coverage, "unexpected-methods": []},
             },
             "operations": unimplemented,
         }
@@ -88,6 +90,11 @@ def _config(document: dict[str, Any]) -> schemathesis.Config:
 
 DOCUMENT = _document()
 schema = schemathesis.openapi.from_dict(DOCUMENT, config=_config(DOCUMENT))
+# Refused requests: a couple of generated requests per operation suffice to see each shape's
+# 401 and 403 bodies.
+refusals = schemathesis.openapi.from_dict(
+    DOCUMENT, config=_config(DOCUMENT, max_examples=2, coverage=False)
+)
 
 
 # --- nothing leaves loopback -------------------------------------------------------------
@@ -222,4 +229,27 @@ def test_every_answer_is_documented(
     case: schemathesis.Case, live_server: Any, credentials: Credentials, loopback_only: list[str]
 ) -> None:
     case.call_and_validate(base_url=live_server.url, headers=credentials(), checks=CHECKS)
+    assert not loopback_only, f"a request tried to leave loopback: {loopback_only}"
+
+
+@pytest.fixture
+def powerless(seeded: int) -> dict[str, str]:
+    """A signed-in user (and an API key of theirs) holding no permission at all."""
+    user = account_services.user_create(
+        username="powerless", password=PASSWORD, email="powerless@example.com"
+    )
+    _, key = account_services.api_key_create(owner=user, name="none", permissions=[], actor=user)
+    token = RefreshToken.for_user(user).access_token
+    return {"Authorization": f"Bearer {token}", "Authtoken": key}
+
+
+@refusals.parametrize()
+@settings(max_examples=2, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+def test_refusals_are_documented(
+    case: schemathesis.Case, live_server: Any, powerless: dict[str, str], loopback_only: list[str]
+) -> None:
+    # Once with whatever credentials were generated for the operation's security schemes
+    # (none, or garbage: 401), once as a user who may do nothing (403).
+    case.call_and_validate(base_url=live_server.url, checks=CHECKS)
+    case.call_and_validate(base_url=live_server.url, headers=powerless, checks=CHECKS)
     assert not loopback_only, f"a request tried to leave loopback: {loopback_only}"
