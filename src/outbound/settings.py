@@ -221,8 +221,14 @@ LOGGING = {
 from outbound.core.files import private_dir, private_sqlite  # noqa: E402
 from outbound.core.secrets import django_secret_key  # noqa: E402
 
-# var/ holds keys, the database (sessions, sealed secrets, message bodies): 0700, files 0600.
-private_dir(VAR_DIR)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+# var/ holds keys, the database (sessions, sealed secrets, message bodies): 0700, files 0600 —
+# prepared only when Outbound keeps something there (a deployment with PostgreSQL and both keys
+# in the environment never touches it).
+_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if not (SECRET_KEY and OUTBOUND_SECRET_KEY) or (
+    _SQLITE and Path(str(DATABASES["default"]["NAME"])).parent == VAR_DIR
+):
+    private_dir(VAR_DIR)
+if _SQLITE:
     private_sqlite(DATABASES["default"]["NAME"])
 SECRET_KEY = SECRET_KEY or django_secret_key(VAR_DIR / "django-secret.key")

@@ -83,3 +83,29 @@ def test_an_upgrade_tightens_what_an_older_version_left_readable(tmp_path: Path)
     assert mode(var) == 0o700
     assert {"outbound.sqlite3", "outbound.sqlite3-wal", "outbound.sqlite3-shm"} <= set(found)
     assert found == dict.fromkeys(found, 0o600)
+
+
+@pytest.mark.django_db  # the suite's autouse settings fixture clears the cache
+@pytest.mark.parametrize("existing", [True, False])
+def test_a_deployment_that_keeps_nothing_in_var_leaves_it_alone(
+    tmp_path: Path, existing: bool
+) -> None:
+    """PostgreSQL and both keys in the environment: Outbound writes nothing under var/, so it
+    neither creates one nor tightens a shared one (a process started in ``/`` sees ``/var``)."""
+    var = tmp_path / "var"
+    if existing:
+        var.mkdir()
+        os.chmod(var, 0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOUND_")}
+    env.update(
+        OUTBOUND_HOME=str(tmp_path),
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/unused",
+        DJANGO_SECRET_KEY="x" * 50,
+        OUTBOUND_SECRET_KEY="a passphrase for the test",
+    )
+    subprocess.run(
+        [sys.executable, "-c", "import outbound.settings"], env=env, check=True, timeout=60
+    )
+    assert var.exists() is existing
+    if existing:
+        assert mode(var) == 0o755

@@ -31,10 +31,23 @@ def tighten(path: Path) -> None:
         os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o077)
 
 
+# What Outbound keeps in its var/ directory: an existing directory is tightened only when it
+# holds one of these, so a shared directory (``/var`` of a process started in ``/``) is left be.
+OWN_FILES = ("outbound.sqlite3", "secret.key", "django-secret.key")
+
+
 def private_dir(path: Path) -> None:
-    """Create ``path`` (0700) if missing, and tighten it if an older version left it open."""
-    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-    tighten(path)
+    """Create ``path`` (0700) if missing, and tighten it if an older Outbound left it open.
+
+    Never fatal: on a read-only or foreign place the first real write says what is wrong.
+    """
+    try:
+        if not path.exists():
+            path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        elif any((path / name).exists() for name in OWN_FILES):
+            tighten(path)
+    except OSError:
+        return
 
 
 def _sqlite_path(name: Any) -> Path | None:
