@@ -341,3 +341,80 @@ def test_the_migration_rebinds_secrets_saved_before(saved: SmtpConfig) -> None:
     rows = SmtpConfig.objects.exclude(sealed_secrets={})
     assert rebind(rows, old_context=migration._legacy, new_context=migration._bound) == 1
     assert SmtpConfig.objects.get(pk=saved.pk).get_secret("password") == SAVED
+
+
+@pytest.fixture
+def microsoft_config(admin_user: Any, microsoft: AuthenticationObject) -> SmtpConfig:
+    return services.smtp_config_create(
+        data={
+            "host": "smtp.office365.com",
+            "port": 587,
+            "security": "starttls",
+            "username": "mailbox@contoso.com",
+            "authorization_method": "microsoft_client_credentials",
+            "authentication_object": microsoft,
+            "sender_address": "mailbox@contoso.com",
+        },
+        actor=admin_user,
+        activate=True,
+    )
+
+
+@pytest.mark.django_db
+def test_a_microsoft_token_follows_a_new_server_only_when_a_credential_editor_says_so(
+    clients: dict[str, APIClient],
+    admin_user: Any,
+    make_user: Callable[..., Any],
+    microsoft_config: SmtpConfig,
+    microsoft: AuthenticationObject,
+) -> None:
+    """The token is minted with the object's client secret: moving the configuration (or
+    giving it another object) must name the object again, by someone who may edit objects."""
+    # Saving first does not get around it (the test had the rule; now every write has it).
+    r = clients["native"].patch(NATIVE, {"host": EVIL}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {"authentication_object": [services.MICROSOFT_AGAIN]}
+    r = clients["commvault"].put(COMMVAULT, {"SMTPServerName": EVIL}, format="json")
+    assert r.status_code == 400 and services.MICROSOFT_AGAIN in r.json()["errorMessage"]
+
+    mail_editor = client_for(make_user("outbound_mail_setup.view", "outbound_mail_setup.edit"))
+    r = mail_editor.patch(NATIVE, {"host": EVIL, "authentication_object": microsoft.pk}, "json")
+    assert r.status_code == 400
+    assert r.json() == {"authentication_object": [services.MICROSOFT_NOT_PERMITTED]}
+    assert SmtpConfig.objects.get(pk=microsoft_config.pk).host == "smtp.office365.com"
+
+    # The same editor may change what does not move the token.
+    r = mail_editor.patch(NATIVE, {"from_email": "other@contoso.com"}, format="json")
+    assert r.status_code == 200
+
+    r = clients["native"].patch(
+        NATIVE, {"host": EVIL, "authentication_object": microsoft.pk}, "json"
+    )
+    assert r.status_code == 200
+    assert SmtpConfig.objects.get(pk=microsoft_config.pk).host == EVIL
+
+
+@pytest.mark.django_db
+def test_a_smtp_test_with_a_client_secret_sealed_elsewhere_says_so_and_sends_nothing(
+    microsoft_config: SmtpConfig,
+    microsoft: AuthenticationObject,
+    server_tls: ssl.SSLContext,
+    trust_test_ca: str,
+) -> None:
+    with (
+        token_endpoint(server_tls, client_secret="cs-1") as attacker,
+        smtp_server(starttls=server_tls) as srv,
+    ):
+        params = {**microsoft.parameters, "authority_url": attacker.url}
+        AuthenticationObject.objects.filter(pk=microsoft.pk).update(parameters=params)
+        SmtpConfig.objects.filter(pk=microsoft_config.pk).update(host="127.0.0.1", port=srv.port)
+        report = services.smtp_config_test(
+            stored=SmtpConfig.objects.get(pk=microsoft_config.pk), data={}
+        )
+    assert not report.ok
+    failed = [step for step in report.steps if not step.ok]
+    assert [step.name for step in failed] == ["token"]
+    assert failed[0].detail == SECRETS_UNREADABLE
+    assert "Error" not in failed[0].detail
+    assert attacker.requests == []
+    assert srv.recorder.logins == []

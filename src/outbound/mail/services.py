@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from outbound.core.errors import ServiceError
 from outbound.core.events import record_event
 from outbound.core.locks import serialize
+from outbound.core.permissions import has_permission
 from outbound.core.secrets import SecretDecryptionError
 from outbound.mail.choices import AuthorizationMethod, Security, security_from_tls
 from outbound.mail.models import SmtpConfig
@@ -46,6 +47,17 @@ FIELDS = (
 SAME_SERVER_FIELDS = SmtpConfig.DESTINATION_FIELDS
 PASSWORD_AGAIN = (
     "Enter the password again: the server or user changed, so the saved password is not reused."
+)
+
+# The token of a Microsoft configuration follows the same rule as a password.
+CREDENTIALS_PERMISSION = "authentication_objects.edit"
+MICROSOFT_AGAIN = (
+    "Choose the authentication object again: the server or user changed, so its token is not "
+    "sent there unconfirmed."
+)
+MICROSOFT_NOT_PERMITTED = (
+    "Only a user who may edit authentication objects can send an object's tokens to a "
+    "server: ask one to make this change."
 )
 
 PASSWORD_UNREADABLE = (
@@ -135,28 +147,48 @@ def _apply(config: SmtpConfig, data: dict[str, Any]) -> list[str]:
     return changed
 
 
-def _moved_password_errors(
-    config: SmtpConfig, saved: tuple[Any, ...], data: dict[str, Any]
+def _moved_secret_errors(
+    config: SmtpConfig, saved: tuple[Any, ...] | None, data: dict[str, Any], actor: Any
 ) -> dict[str, list[str]]:
-    """The rule every write passes through: a saved password never follows a changed
-    destination (server, port, TLS mode, username or authorization method) unless the write
-    brings it again. The ciphertext is bound to the destination as well (``secret_binding``),
-    so a path that skipped this check could still not open it for the new server."""
-    if data.get("password") is None and config.has_password and config.destination() != saved:
-        return {"password": [PASSWORD_AGAIN]}
-    return {}
+    """The rule every write passes through: a secret never follows a changed destination.
+
+    ``saved`` is ``(destination, authentication object id)`` as stored, ``None`` for a new
+    configuration. A saved password goes only to the server, port, TLS mode, user and method
+    it was saved for, unless the write brings it again (the ciphertext is bound to them as
+    well, see ``secret_binding``, so a path that skipped this check could not open it either).
+    A Microsoft configuration sends a token minted with an authentication object's client
+    secret: pointing it at another server, or at another object, must name the object again,
+    by a user who may edit authentication objects."""
+    errors: dict[str, list[str]] = {}
+    moved = saved is None or config.destination() != saved[0]
+    if data.get("password") is None and config.has_password and moved:
+        errors["password"] = [PASSWORD_AGAIN]
+    if (
+        config.authorization_method == AuthorizationMethod.MICROSOFT_CLIENT_CREDENTIALS
+        and config.authentication_object_id is not None
+        and (saved is None or moved or config.authentication_object_id != saved[1])
+    ):
+        if "authentication_object" not in data:
+            errors["authentication_object"] = [MICROSOFT_AGAIN]
+        elif getattr(actor, "pk", None) and not has_permission(actor, CREDENTIALS_PERMISSION):
+            errors["authentication_object"] = [MICROSOFT_NOT_PERMITTED]
+    return errors
 
 
 def _full_clean(config: SmtpConfig, errors: dict[str, list[str]]) -> None:
-    """``full_clean`` with ``errors`` found before it, so one answer names every field."""
-    errors = {name: list(messages) for name, messages in errors.items()}
+    """``full_clean`` with ``errors`` found before it, so one answer names every field (the
+    model's errors keep their codes, which the dialects map to their own)."""
+    found: dict[str, list[ValidationError]] = {
+        name: [ValidationError(message, code="secret_again") for message in messages]
+        for name, messages in errors.items()
+    }
     try:
         config.full_clean(validate_constraints=False)
     except ValidationError as exc:
-        for name, messages in exc.message_dict.items():
-            errors.setdefault(name, []).extend(messages)
-    if errors:
-        raise ValidationError(errors)
+        for name, refusals in exc.error_dict.items():
+            found.setdefault(name, []).extend(refusals)
+    if found:
+        raise ValidationError(found)
 
 
 def _same_secret(config: SmtpConfig, password: str) -> bool:
@@ -191,7 +223,7 @@ def _create(*, data: dict[str, Any], actor: Any, activate: bool) -> SmtpConfig:
     config = SmtpConfig()
     changed = _apply(config, data)
     _stamp(config, actor, creating=True)
-    config.full_clean(validate_constraints=False)
+    _full_clean(config, _moved_secret_errors(config, None, data, actor))
     if activate:
         _deactivate_others(config, actor)
         config.is_active = True
@@ -210,12 +242,12 @@ def _create(*, data: dict[str, Any], actor: Any, activate: bool) -> SmtpConfig:
 
 def _update(*, config: SmtpConfig, data: dict[str, Any], actor: Any) -> SmtpConfig:
     config = SmtpConfig.objects.select_for_update().get(pk=config.pk)
-    saved = config.destination()
+    saved = (config.destination(), config.authentication_object_id)
     changed = _apply(config, data)
     if not changed:
         return config
     _stamp(config, actor, creating=False)
-    _full_clean(config, _moved_password_errors(config, saved, data))
+    _full_clean(config, _moved_secret_errors(config, saved, data, actor))
     config.save()
     record_event(
         resource_type=RESOURCE,

@@ -29,9 +29,11 @@ from typing import Any
 from django.conf import settings
 
 from outbound.core import egress
+from outbound.core.secrets import SecretDecryptionError
 from outbound.core.tls import client_context, describe_tls
 from outbound.integrations.microsoft import AccessToken, TokenError, fetch_token
 from outbound.integrations.models import AuthenticationObject
+from outbound.integrations.providers import SECRETS_UNREADABLE
 from outbound.mail.choices import AuthorizationMethod, Security
 
 # How long a polite QUIT waits for the server's 221 before the socket is simply closed.
@@ -366,7 +368,11 @@ def _open_connection(target: SmtpTarget, session: Session) -> smtplib.SMTP:
         with session.step("token", credentials=True) as step:
             if obj is None:
                 raise _Refused("No authentication object is set.")
-            secret = obj.get_secret("client_secret")
+            try:
+                secret = obj.get_secret("client_secret")
+            except SecretDecryptionError:
+                # Sealed for another endpoint (or under a lost key): it goes nowhere.
+                raise _Refused(SECRETS_UNREADABLE) from None
             if secret:
                 session.add_secret(secret)
             token = target.token_provider(obj, timeout=session.remaining())
