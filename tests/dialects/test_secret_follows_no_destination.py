@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 
 from outbound.core.models import Event
 from outbound.core.rotation import rebind
-from outbound.core.secrets import SecretDecryptionError, keyring
+from outbound.core.secrets import Key, KeyRing, SecretDecryptionError, keyring, new_key
 from outbound.integrations import services as integration_services
 from outbound.integrations.microsoft import TokenError, fetch_token
 from outbound.integrations.models import AuthenticationObject
@@ -418,3 +418,21 @@ def test_a_smtp_test_with_a_client_secret_sealed_elsewhere_says_so_and_sends_not
     assert "Error" not in failed[0].detail
     assert attacker.requests == []
     assert srv.recorder.logins == []
+
+
+@pytest.mark.django_db
+def test_the_migration_stops_when_the_keys_cannot_open_a_secret(saved: SmtpConfig) -> None:
+    migration = importlib.import_module(
+        "outbound.mail.migrations.0004_bind_password_to_destination"
+    )
+
+    def rows() -> Any:
+        return SmtpConfig.objects.exclude(sealed_secrets={})
+
+    # already bound: nothing to do, and running it twice is harmless
+    assert rebind(rows(), old_context=migration._legacy, new_context=migration._bound) == 0
+    foreign = Key.from_text(new_key())
+    sealed = KeyRing([foreign]).encrypt("x", context=f"mail.smtpconfig:{saved.uid}:password")
+    SmtpConfig.objects.filter(pk=saved.pk).update(sealed_secrets={"password": sealed})
+    with pytest.raises(SecretDecryptionError, match="OUTBOUND_SECRET_KEY"):
+        rebind(rows(), old_context=migration._legacy, new_context=migration._bound)

@@ -46,8 +46,10 @@ def rebind(
     new_context: Callable[[Any, str], str],
 ) -> int:
     """Re-seal each row's secrets from ``old_context`` to ``new_context`` (data migrations that
-    change what a secret is bound to). Rows already bound anew, or that no key of the ring
-    opens, are left as they are; returns how many secrets were re-sealed."""
+    change what a secret is bound to); returns how many were re-sealed. Secrets already bound
+    anew are left as they are. A secret that opens under neither stops the migration (rolled
+    back), so a migration run without the deployment's keys is not recorded as done while
+    every secret is left unreadable."""
     ring: KeyRing | None = None
     count = 0
     for row in rows:
@@ -57,6 +59,14 @@ def rebind(
             try:
                 plain = ring.decrypt(token, context=old_context(row, name))
             except SecretDecryptionError:
+                try:
+                    ring.decrypt(token, context=new_context(row, name))
+                except SecretDecryptionError:
+                    raise SecretDecryptionError(
+                        f"{row._meta.label_lower} #{row.pk}, secret {name!r} cannot be opened "
+                        "with the configured keys: run the migration with the deployment's "
+                        "OUTBOUND_SECRET_KEY (or its var/secret.key)."
+                    ) from None
                 continue
             sealed[name] = ring.encrypt(plain, context=new_context(row, name))
             count += 1
