@@ -895,3 +895,14 @@ def test_passwords_secrets_and_tokens_appear_in_no_record(
         for row in model.objects.values():
             clean(model.__name__, repr(row))
     assert "auth" in Message.objects.get(subject="refused password").last_error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_attempt_names_the_server_it_went_to_ipv6_bracketed(admin_client: APIClient) -> None:
+    """The API shows where each attempt went, as it was then: ``[::1]:port`` for IPv6."""
+    with smtp_server(host="::1", recorder=Scripted()) as srv:
+        configure(admin_client, srv)
+        message = submit(admin_client)
+        run_worker()
+    attempts = admin_client.get(f"{MESSAGES}{message.pk}/").json()["attempts"]
+    assert [a["server"] for a in attempts] == [f"[::1]:{srv.port}"]

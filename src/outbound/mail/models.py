@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from outbound.core.encoding import join_host_port
 from outbound.core.models import SecretHolder
 from outbound.core.validators import (
     reject_control_characters,
@@ -93,7 +94,7 @@ class SmtpConfig(SecretHolder):
         ]
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        return join_host_port(self.host, self.port)  # [::1]:25, as the attempts record it
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}

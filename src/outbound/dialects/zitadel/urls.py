@@ -1,7 +1,7 @@
 """URLs of the ZITADEL dialect, mounted under ``/admin/v1/``: the routes of ZITADEL's
 ``admin.proto`` for SMTP configurations (``/smtp…``) and email providers (``/email…``)."""
 
-from django.urls import URLPattern, URLResolver, path, re_path
+from django.urls import URLPattern, URLResolver, path
 
 from outbound.dialects.zitadel import views
 
@@ -55,5 +55,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.EmailDeactivateView.as_view(),
         name="zitadel-email-deactivate",
     ),
-    re_path(r"^.*$", views.NotFoundView.as_view(), name="zitadel-not-found"),
 ]

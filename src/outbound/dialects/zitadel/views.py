@@ -612,20 +612,3 @@ class EmailHttpByIdView(Unimplemented):
     )
     def put(self, request: Request, id: str) -> Response:
         return self.unimplemented()
-
-
-class NotFoundView(ZitadelView):
-    """Any other path under the prefix: grpc-gateway's NotFound, whatever the method."""
-
-    authentication_classes = []
-    permission_classes = []
-
-    @extend_schema(exclude=True)
-    def dispatch_not_found(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        raise errors.ZitadelError(errors.Code.NOT_FOUND, "HTTP-NotFound", "Not Found")
-
-    get = post = put = patch = delete = head = dispatch_not_found
-
-    @extend_schema(exclude=True)
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
-        return self.dispatch_not_found(request)

@@ -41,7 +41,8 @@ class RecipientOutput(serializers.ModelSerializer[Recipient]):
 class AttemptOutput(serializers.ModelSerializer[Attempt]):
     class Meta:
         model = Attempt
-        fields = ["number", "started_at", "finished_at", "outcome", "detail", "config"]
+        # ``server``: the host:port this attempt went to (the configuration may change later).
+        fields = ["number", "started_at", "finished_at", "outcome", "detail", "config", "server"]
 
 
 class MessageOutput(serializers.ModelSerializer[Message]):
