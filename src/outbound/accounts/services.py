@@ -124,7 +124,8 @@ def _validate_user(user: User, password: str | None) -> None:
         except ValidationError as exc:
             errors["password"] = exc.messages
     try:
-        user.full_clean()
+        # The hash is set after validation, so a refused form costs no password hashing.
+        user.full_clean(exclude=["password"])
     except ValidationError as exc:
         for field, messages in exc.message_dict.items():
             errors.setdefault(field, []).extend(messages)
@@ -148,8 +149,8 @@ def user_create(
     )
     roles = list(roles)
     _check_roles_grant(actor, roles)
-    user.set_password(password)
     _validate_user(user, password)
+    user.set_password(password)
     user.save()
     user.roles.set(roles)
     record_event(
@@ -199,10 +200,10 @@ def user_update(*, user: User, data: dict[str, Any], actor: Any) -> User:
     changed = [f for f in USER_FIELDS if f in data and getattr(user, f) != data[f]]
     for field in changed:
         setattr(user, field, data[field])
+    _validate_user(user, data.get("password") or None)
     if data.get("password"):
         user.set_password(data["password"])
         changed.append("password")
-    _validate_user(user, data.get("password") or None)
     user.save()
     if "roles" in data:
         new = {r.pk for r in data["roles"]}
