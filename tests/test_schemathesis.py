@@ -253,3 +253,29 @@ def test_refusals_are_documented(
     case.call_and_validate(base_url=live_server.url, checks=CHECKS)
     case.call_and_validate(base_url=live_server.url, headers=powerless, checks=CHECKS)
     assert not loopback_only, f"a request tried to leave loopback: {loopback_only}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("host", ["smtp.example.com", "8.8.8.8", "[2001:4860:4860::8888]"])
+def test_the_run_never_leaves_loopback(
+    host: str, admin_client: Any, loopback_only: list[str]
+) -> None:
+    """What the run's guard does with a generated public destination: refused as the egress
+    policy refuses, without a DNS lookup or a socket."""
+    lookups: list[Any] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(*args: Any, **kwargs: Any) -> Any:
+        lookups.append(args[0])
+        return real_getaddrinfo(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket, "getaddrinfo", getaddrinfo)
+        response = admin_client.post(
+            "/api/administration/smtp-settings/test/",
+            {"host": host.strip("[]"), "port": 25, "tls": False, "password": "x"},
+            format="json",
+        )
+    assert response.status_code == 400
+    assert egress.DENIED_MESSAGE in response.json()["msg"]
+    assert lookups == [] and loopback_only == []
