@@ -17,6 +17,9 @@ from django.http import QueryDict
 from django_filters.constants import EMPTY_VALUES
 
 BOOLEAN_MESSAGE = "Must be a valid boolean."
+# What a 64-bit integer column can hold (SQLite's INTEGER, PostgreSQL's bigint).
+DB_INTEGER_MIN = -(2**63)
+DB_INTEGER_MAX = 2**63 - 1
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
 
@@ -114,4 +117,11 @@ class OutboundFilterSet(django_filters.FilterSet):
             return CaseSensitiveCharFilter, {}
         if lookup_type == "exact" and isinstance(field, models.BooleanField):
             return StrictBooleanFilter, {}
-        return super().filter_for_lookup(field, lookup_type)
+        filter_class, params = super().filter_for_lookup(field, lookup_type)
+        if isinstance(field, models.IntegerField) and issubclass(
+            filter_class, django_filters.NumberFilter
+        ):
+            # A number no database column holds is a 400 naming the parameter, not a driver
+            # error (SQLite cannot even bind it) — for each value of an ``__in`` list too.
+            params = {**params, "min_value": DB_INTEGER_MIN, "max_value": DB_INTEGER_MAX}
+        return filter_class, params
