@@ -50,13 +50,24 @@ def test_every_operation_documents_its_errors(document: dict[str, Any]) -> None:
             continue  # unimplemented (ZITADEL's HTTP provider): only 401, 403 and 501
         wanted = set()
         if op.get("security") and {} not in op["security"]:
-            wanted |= {"401", "403"}  # signed in, and allowed
+            wanted.add("401")  # signed in
+            if method != "GET":
+                wanted.add("403")  # allowed (and, in a console session, the CSRF token)
         if any(p["in"] == "path" for p in op.get("parameters", [])):
             wanted.add("404")
         if "requestBody" in op:
             wanted.add("400")
         missing += [f"{method} {path}: {s}" for s in sorted(wanted - statuses)]
     assert not missing
+
+
+def test_403_where_a_permission_is_needed(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    assert "403" in paths["/api/roles/"]["get"]["responses"]  # roles.list
+    assert "403" in paths["/api/auth/api-keys/"]["get"]["responses"]  # never with an API key
+    # Signed in is enough: nothing to refuse.
+    assert "403" not in paths["/api/users/autocomplete/"]["get"]["responses"]
+    assert "403" not in paths["/api/users/permissions/{resource}/"]["get"]["responses"]
 
 
 def test_native_errors_have_the_native_body(document: dict[str, Any]) -> None:

@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
+
+from outbound.core.permissions import AUTHENTICATED, HasOutboundPermission
 
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 # Viewset actions that write rows under unique constraints: a lost race is a 409.
@@ -161,9 +165,15 @@ class OutboundAutoSchema(AutoSchema):
                 statuses.add(409)  # core.errors: a race lost against a unique constraint
         if view.get_authenticators():
             statuses.add(401)  # sent credentials that do not authenticate
-        permissions = view.get_permissions()
-        if any(not isinstance(p, AllowAny) for p in permissions):
-            statuses.update((401, 403))
+        permissions = [p for p in view.get_permissions() if not isinstance(p, AllowAny)]
+        if permissions:
+            statuses.add(401)  # no credentials at all
+        if any(self._may_forbid(p) for p in permissions):
+            statuses.add(403)
+        if method in UNSAFE and any(
+            isinstance(a, SessionAuthentication) for a in view.get_authenticators()
+        ):
+            statuses.add(403)  # a console session without its CSRF token
         if any(p["in"] == "path" for p in parameters):
             statuses.add(404)
         if "requestBody" in operation and not any(
@@ -173,6 +183,21 @@ class OutboundAutoSchema(AutoSchema):
         if view.get_throttles():
             statuses.add(429)
         return statuses
+
+    def _may_forbid(self, permission: object) -> bool:
+        """Whether ``permission`` can refuse a signed-in caller: Outbound's permission class
+        asks what the view declares for this method (``AUTHENTICATED`` cannot refuse)."""
+        if not isinstance(permission, HasOutboundPermission):
+            return True
+        view = self.view
+        # The inspected view is not dispatched: bind its actions to their HTTP methods, as
+        # ``as_view`` would, so the permission class sees the handlers it looks for.
+        for http_method, action in (getattr(view, "action_map", None) or {}).items():
+            if not hasattr(view, http_method) and hasattr(view, action):
+                setattr(view, http_method, getattr(view, action))
+        request: Any = SimpleNamespace(method=self.method)  # all ``required`` reads of it
+        needed = HasOutboundPermission.required(request, view)
+        return needed is not AUTHENTICATED
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         operation = super().get_operation(*args, **kwargs)
