@@ -145,6 +145,16 @@ class OutboundAutoSchema(AutoSchema):
                 return inspect.cleandoc(cls.__doc__)
         return ""
 
+    def get_tags(self) -> list[str]:
+        """Native operations by resource (``users``, ``integrations``, ``smtp-settings``, …);
+        the dialects name their vendor themselves."""
+        parts = [p for p in self._tokenize_path() if not p.startswith("{")]
+        if parts[:1] == ["api"] and len(parts) > 1:
+            return [
+                parts[2] if parts[1] in ("administration", "auth") and len(parts) > 2 else parts[1]
+            ]
+        return parts[:1]
+
     def error_shape(self) -> ErrorShape | None:
         shape = getattr(self.view, "error_shape", None)
         if shape is None and _is_default_handler(self.view):
