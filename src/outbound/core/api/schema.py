@@ -66,6 +66,12 @@ class ErrorShape:
         return {status: self.response(status) for status in statuses}
 
 
+RETRY_AFTER = {
+    "schema": {"type": "integer", "minimum": 0},
+    "description": "Seconds until the next attempt may succeed.",
+}
+
+
 # --- the native (ALX / DRF) shape ---------------------------------------------------------
 
 
@@ -225,4 +231,6 @@ class OutboundAutoSchema(AutoSchema):
                     responses[str(status)] = self._get_response_for_code(
                         shape.response(status, declared.get(status)), str(status)
                     )
+            if "429" in responses:
+                responses["429"].setdefault("headers", {})["Retry-After"] = RETRY_AFTER
         return operation
