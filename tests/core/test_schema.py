@@ -131,3 +131,10 @@ def test_smtp_test_failure_documents_both_shapes(document: dict[str, Any]) -> No
 def test_descriptions_are_the_operations_not_a_mixins(document: dict[str, Any]) -> None:
     for _, _, op in operations(document):
         assert "Filters and ordering belong to the list" not in op.get("description", "")
+
+
+def test_a_partial_update_names_no_provider_and_still_fits(document: dict[str, Any]) -> None:
+    """PATCH without ``provider``/``type`` is valid (the object keeps its own): ``anyOf``."""
+    for path in ("/api/authentication-objects/{id}/", "/api/integrations/{uuid}/"):
+        schema = body_schema(document, document["paths"][path]["patch"]["requestBody"])
+        assert "anyOf" in schema and "oneOf" not in schema

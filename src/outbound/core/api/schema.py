@@ -20,6 +20,7 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.serializers import PolymorphicProxySerializerExtension
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
@@ -117,6 +118,20 @@ class ValidationErrorsExtension(OpenApiSerializerExtension):
                 ]
             },
         }
+
+
+class PartialPolymorphicExtension(PolymorphicProxySerializerExtension):
+    """A partial update's body is ``anyOf`` its variants, not ``oneOf``: with every field
+    optional, a body that names no ``provider``/``type`` (the object keeps its own) fits
+    several variants, and ``oneOf`` would call such a valid body invalid."""
+
+    priority = 0  # before drf-spectacular's own (-1)
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema: dict[str, Any] = super().map_serializer(auto_schema, direction)
+        if direction == "request" and auto_schema.method == "PATCH" and "oneOf" in schema:
+            schema["anyOf"] = schema.pop("oneOf")
+        return schema
 
 
 BadRequestSerializer = PolymorphicProxySerializer(
