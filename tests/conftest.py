@@ -26,6 +26,14 @@ def _outbound_test_settings(settings: Any, tmp_path: Path) -> Iterator[None]:
     settings.OUTBOUND_EGRESS_ALLOW = "127.0.0.0/8,::1/128,:1024-65535"
     settings.OUTBOUND_SMTP_TIMEOUT = 3
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tests
+    # Attachments go to this test's own directory, never var/.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "storage")},
+        },
+    }
     reset_keyring(KeyRing.from_texts([new_key()]))
     cache.clear()
     yield

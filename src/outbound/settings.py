@@ -208,6 +208,25 @@ OUTBOUND_SEND_LEASE = float(os.environ.get("OUTBOUND_SEND_LEASE", "120"))
 OUTBOUND_SMTP_IDLE = float(os.environ.get("OUTBOUND_SMTP_IDLE", "30"))
 # How often a worker looks for due messages whose task was lost (e.g. a killed worker).
 OUTBOUND_SWEEP_INTERVAL = float(os.environ.get("OUTBOUND_SWEEP_INTERVAL", "15"))
+# The largest request body of POST /api/messages/batch/ (up to 500 messages); larger is a 413.
+OUTBOUND_MAX_BATCH_BYTES = int(os.environ.get("OUTBOUND_MAX_BATCH_BYTES", str(50 * 1024 * 1024)))
+# The largest message a service may submit: text, html and attachments (decoded) together.
+OUTBOUND_MAX_MESSAGE_BYTES = int(
+    os.environ.get("OUTBOUND_MAX_MESSAGE_BYTES", str(25 * 1024 * 1024))
+)
+# Attachments are files in Django's default storage (var/attachments/, private like var/),
+# never in the database or a task's arguments; another storage backend is this setting away.
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": str(VAR_DIR / "attachments"),
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import email
 import email.parser
+import re
+from dataclasses import dataclass
 from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -152,6 +154,62 @@ def clean_mailbox(value: str) -> str:
     return normalised
 
 
+# RFC 6838 restricted-name, for both halves of ``type/subtype`` (no parameters).
+_MEDIA_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_CONTENT_TYPE = re.compile(rf"{_MEDIA_NAME}/{_MEDIA_NAME}")
+# An RFC 5322 msg-id without its angle brackets: dot-atom text, ``@``, dot-atom text.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_CONTENT_ID = re.compile(rf"{_ATOM}@{_ATOM}")
+MAX_FILENAME = 255
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attachment as it goes into the message; ``content_id`` makes it inline."""
+
+    filename: str
+    content_type: str
+    content: bytes
+    content_id: str = ""
+
+
+def clean_filename(value: str) -> str:
+    """A file's name as a mail client will save it: no directories, no control characters
+    (non-ASCII is fine: it is encoded per RFC 2231 when the message is built)."""
+    if not value or not value.strip():
+        raise ValidationError("The filename may not be blank.")
+    if len(value) > MAX_FILENAME:
+        raise ValidationError(f"The filename may not exceed {MAX_FILENAME} characters.")
+    if has_control_characters(value):
+        raise ValidationError("The filename may not contain control characters.")
+    if "/" in value or "\\" in value or value in (".", ".."):
+        raise ValidationError("The filename may not contain path separators (/ or \\).")
+    if "=?" in value and "?=" in value:
+        raise ValidationError("The filename may not contain encoded words (=?…?=).")
+    return value
+
+
+def clean_content_type(value: str) -> str:
+    """``type/subtype``, lower-cased; multipart and message types are Outbound's to build."""
+    if not _CONTENT_TYPE.fullmatch(value):
+        raise ValidationError(
+            'Enter a media type as "type/subtype", such as "application/pdf" (no parameters).'
+        )
+    value = value.lower()
+    if value.split("/")[0] in ("multipart", "message"):
+        raise ValidationError("multipart/* and message/* types cannot be attached.")
+    return value
+
+
+def clean_content_id(value: str) -> str:
+    """``part@domain`` (angle brackets optional), as ``cid:part@domain`` refers to it."""
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    if len(value) > 200 or not _CONTENT_ID.fullmatch(value):
+        raise ValidationError('Enter a content ID such as "logo@example.com".')
+    return value
+
+
 def _checked(cleaner: Any, value: str, what: str) -> str:
     """A cleaner's verdict for :func:`build`: refuse (UnsafeMessage), never repair."""
     try:
@@ -199,6 +257,7 @@ def _build(
     headers: dict[str, str],
     message_id: str,
     auto_submitted: bool = False,
+    attachments: list[Attachment] | tuple[Attachment, ...] = (),
 ) -> tuple[EmailMessage, bytes]:
     # Whatever the caller checked, build checks again: it is the last step before the wire.
     sender = _checked(clean_mailbox, sender, "sender")
@@ -232,6 +291,7 @@ def _build(
         msg.add_alternative(html, subtype="html")
     else:
         msg.set_content(text)
+    _attach(msg, attachments, has_html=bool(html))
     raw = msg.as_bytes()
     verify(
         raw,
@@ -242,6 +302,29 @@ def _build(
         reply_to=reply_to,
     )
     return msg, raw
+
+
+def _attach(msg: EmailMessage, attachments: Any, *, has_html: bool) -> None:
+    """Inline parts join the html in a multipart/related; the rest make the message
+    multipart/mixed. Filenames go out per RFC 2231 when they are not ASCII (the policy's
+    parameter folding), contents in base64."""
+    for part in attachments:
+        filename = _checked(clean_filename, part.filename, "attachment filename")
+        maintype, subtype = _checked(clean_content_type, part.content_type, "attachment").split(
+            "/"
+        )
+        if part.content_id:
+            if not has_html:
+                raise UnsafeMessage("an inline attachment needs an html body")
+            cid = _checked(clean_content_id, part.content_id, "attachment content ID")
+            html = msg.get_body(("related", "html"))
+            assert html is not None  # set above: the message has an html body
+            html.add_related(
+                part.content, maintype, subtype, cid=f"<{cid}>", filename=filename,
+                disposition="inline",
+            )  # fmt: skip
+        else:
+            msg.add_attachment(part.content, maintype, subtype, filename=filename)
 
 
 def verify(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 
 from outbound.core.encoding import join_host_port
 from outbound.core.models import SecretHolder
@@ -248,3 +251,32 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of message {self.message_id}"
+
+
+class Attachment(models.Model):
+    """One file attached to a message. The content lives in Django's default storage under
+    ``storage_name`` (never in this row or a task's arguments); ``sha256`` is checked when
+    the sender reads it back."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    # Set for an inline part (``cid:`` in the html), without angle brackets.
+    content_id = models.CharField(max_length=200, blank=True, default="")
+    storage_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+@receiver(post_delete, sender=Attachment)
+def _delete_stored_file(sender: type[Attachment], instance: Attachment, **kwargs: object) -> None:
+    # Once the deletion is committed (a rolled-back delete keeps its file); a message's
+    # deletion cascades here for each of its attachments.
+    name = instance.storage_name
+    transaction.on_commit(lambda: default_storage.delete(name))
