@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -12,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
 
-from outbound.core.errors import Conflict, ServiceError
+from outbound.core.errors import Conflict, ServiceError, validation_error_body
 from outbound.mail import compose
 from outbound.mail.models import Message, Recipient, RecipientKind
 from outbound.mail.selectors import active_smtp_config
@@ -116,6 +118,120 @@ def message_submit(
     return message, True
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A batch item the API already refused (its shape): its errors go back as they are."""
+
+    errors: dict[str, Any]
+
+
+@dataclass
+class BatchOutcome:
+    """One result per item, in input order: ``{"id", "status"}`` or ``{"errors"}``."""
+
+    results: list[dict[str, Any]]
+    queued: int  # messages newly queued (replays of an idempotency key are not)
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for result in self.results if "errors" not in result)
+
+
+def messages_submit_batch(*, items: Sequence[dict[str, Any] | Refused], actor: Any) -> BatchOutcome:
+    """Queue many messages in one transaction, each validated exactly as a single submission
+    (:func:`_clean`) and with its own ``idempotency_key``; invalid items are reported and
+    skipped, the valid ones are written with a few bulk statements whatever their number.
+
+    Keys behave as if the items were submitted one after the other: a key queued before (or
+    earlier in this batch) with the same message gives that message; with a different
+    message the item is refused (``errors.idempotency_key``). Nothing is queued when no
+    configuration is active (:class:`Conflict`) and there is something new to queue."""
+    owner = actor if getattr(actor, "pk", None) else None
+    try:
+        return _submit_batch(items, owner=owner)
+    except IntegrityError:
+        # A key of this batch raced in from a concurrent request: plan again, now seeing it.
+        return _submit_batch(items, owner=owner)
+
+
+def _submit_batch(items: Sequence[dict[str, Any] | Refused], *, owner: Any) -> BatchOutcome:
+    keys = {
+        item["idempotency_key"]
+        for item in items
+        if not isinstance(item, Refused) and item.get("idempotency_key")
+    }
+    earlier: dict[str, Message] = {}
+    if keys:
+        earlier = {
+            message.idempotency_key or "": message
+            for message in Message.objects.filter(
+                submitted_by=owner, idempotency_key__in=keys
+            ).only("pk", "status", "idempotency_key", "request_fingerprint")
+        }
+    results: list[dict[str, Any]] = []
+    # The items to write: their index in ``results`` and what to write.
+    new: list[tuple[int, dict[str, Any], str | None, str]] = []
+    # A key first used in this batch: its fingerprint and the index of the item queueing it.
+    claimed: dict[str, tuple[str, int]] = {}
+    duplicates: list[tuple[int, int]] = []  # (item, the earlier item with its key and body)
+    for index, item in enumerate(items):
+        if isinstance(item, Refused):
+            results.append({"errors": item.errors})
+            continue
+        data = dict(item)
+        key = data.pop("idempotency_key", None) or None
+        fingerprint = request_fingerprint(data) if key else ""
+        if key in earlier:
+            try:
+                message = _replay(earlier[key], fingerprint)
+            except ServiceError as exc:
+                results.append({"errors": {"idempotency_key": [exc.detail]}})
+            else:
+                results.append({"id": message.pk, "status": str(message.status)})
+            continue
+        if key in claimed:
+            first_fingerprint, first = claimed[key]
+            if first_fingerprint == fingerprint:
+                results.append({})  # filled in below, once the first item has its id
+                duplicates.append((index, first))
+            else:
+                results.append({"errors": {"idempotency_key": [IDEMPOTENCY_KEY_REUSED]}})
+            continue
+        try:
+            clean = _clean(data)
+        except ValidationError as exc:
+            results.append({"errors": validation_error_body(exc)})
+            continue
+        if key:
+            claimed[key] = (fingerprint, index)
+        results.append({})
+        new.append((index, clean, key, fingerprint))
+    if new:
+        config = active_smtp_config()
+        if config is None:
+            raise Conflict(NO_ACTIVE_CONFIG, code="no_active_configuration")
+        messages = [
+            _new_message(
+                clean, config=config, owner=owner, idempotency_key=key, request_fingerprint=fp
+            )
+            for _, clean, key, fp in new
+        ]
+        with transaction.atomic():
+            # PostgreSQL and SQLite return the new ids from the INSERT.
+            Message.objects.bulk_create(messages)
+            Recipient.objects.bulk_create(
+                recipient
+                for message, (_, clean, _, _) in zip(messages, new, strict=True)
+                for recipient in _recipients_of(message, clean)
+            )
+            enqueue_many_on_commit([message.pk for message in messages])
+        for message, (index, _, _, _) in zip(messages, new, strict=True):
+            results[index] = {"id": message.pk, "status": str(message.status)}
+    for index, first in duplicates:
+        results[index] = dict(results[first])
+    return BatchOutcome(results=results, queued=len(new))
+
+
 def request_fingerprint(data: dict[str, Any]) -> str:
     """SHA-256 of the submission in a canonical form (sorted keys, omitted fields as their
     empty value), so the same message written differently is the same request."""
@@ -146,7 +262,32 @@ def _queue(
     config = active_smtp_config()
     if config is None:
         raise Conflict(NO_ACTIVE_CONFIG, code="no_active_configuration")
-    message = Message.objects.create(
+    message = _new_message(
+        clean,
+        config=config,
+        owner=owner,
+        idempotency_key=idempotency_key,
+        request_fingerprint=request_fingerprint,
+        is_failure_notice=is_failure_notice,
+    )
+    message.save(force_insert=True)
+    Recipient.objects.bulk_create(_recipients_of(message, clean))
+    enqueue_on_commit(message.pk)
+    return message
+
+
+def _new_message(
+    clean: dict[str, Any],
+    *,
+    config: Any,
+    owner: Any,
+    idempotency_key: str | None,
+    request_fingerprint: str,
+    is_failure_notice: bool = False,
+) -> Message:
+    """The outbox row of a cleaned submission, not yet saved (the batch path saves many in
+    one statement)."""
+    return Message(
         submitted_by=owner,
         idempotency_key=idempotency_key,
         request_fingerprint=request_fingerprint,
@@ -162,13 +303,14 @@ def _queue(
         is_failure_notice=is_failure_notice,
         next_attempt_at=timezone.now(),
     )
-    Recipient.objects.bulk_create(
+
+
+def _recipients_of(message: Message, clean: dict[str, Any]) -> list[Recipient]:
+    return [
         Recipient(message=message, kind=kind, address=address)
         for kind in RecipientKind.values
         for address in clean[kind]
-    )
-    enqueue_on_commit(message.pk)
-    return message
+    ]
 
 
 def queue_failure_notice(*, failed: Message, addresses: list[str], summary: str) -> Message | None:
@@ -184,6 +326,17 @@ def queue_failure_notice(*, failed: Message, addresses: list[str], summary: str)
         return _queue(clean, owner=None, idempotency_key=None, is_failure_notice=True)
     except Conflict:
         return None
+
+
+def enqueue_many_on_commit(message_ids: list[int]) -> None:
+    """One delivery task per message, enqueued by one callback after the commit."""
+    from outbound.mail.tasks import deliver_message
+
+    def enqueue() -> None:
+        for message_id in message_ids:
+            deliver_message.enqueue(message_id)
+
+    transaction.on_commit(enqueue)
 
 
 def enqueue_on_commit(message_id: int, *, run_after: Any = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from outbound.mail.models import Attempt, Message, Recipient
@@ -57,3 +58,44 @@ class MessageOutput(serializers.ModelSerializer[Message]):
             "idempotency_key", "created_at", "sent_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+MAX_BATCH_MESSAGES = 500
+
+
+class MessageBatchInput(serializers.Serializer[dict[str, Any]]):
+    """The envelope of ``POST /api/messages/batch/``; each item is checked on its own (as a
+    ``MessageInput``) so one bad message does not refuse the others."""
+
+    messages = serializers.ListField(
+        child=serializers.JSONField(), allow_empty=False, max_length=MAX_BATCH_MESSAGES
+    )
+
+
+class MessageBatchInputSchema(serializers.Serializer[dict[str, Any]]):
+    """What the OpenAPI document shows for the batch body (validation is ``MessageBatchInput``)."""
+
+    messages = MessageInput(
+        many=True, allow_empty=False, help_text=f"1 to {MAX_BATCH_MESSAGES} messages."
+    )
+
+
+# ``errors`` is a Serializer attribute, hence an inline serializer built from its fields.
+RESULT_FIELDS: dict[str, serializers.Field[Any, Any, Any, Any]] = dict(
+    id=serializers.IntegerField(required=False, help_text="The message's id."),
+    status=serializers.CharField(required=False),
+    errors=serializers.DictField(
+        required=False,
+        help_text="Why this message was not queued: the errors a single POST would give "
+        "(per field; `idempotency_key` when the key was used for a different message).",
+    ),
+)
+
+
+class MessageBatchOutput(serializers.Serializer[dict[str, Any]]):
+    results = inline_serializer(
+        name="MessageBatchItemResult",
+        fields=RESULT_FIELDS,
+        many=True,
+        help_text="One per message, in input order.",
+    )

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 from typing import IO, Any
 
+from django.conf import settings
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from outbound.core import parsers
-from outbound.core.api.schema import NATIVE_ERRORS
+from outbound.core.api.schema import (
+    NATIVE_ERRORS,
+    ErrorDetailSerializer,
+    ValidationErrorsSerializer,
+)
 from outbound.core.api.viewsets import ListFiltersOnlyMixin
 from outbound.mail import outbox
-from outbound.mail.api.message_serializers import MessageAccepted, MessageInput, MessageOutput
+from outbound.mail.api.message_serializers import (
+    MessageAccepted,
+    MessageBatchInput,
+    MessageBatchInputSchema,
+    MessageBatchOutput,
+    MessageInput,
+    MessageOutput,
+)
 from outbound.mail.models import Message
 
 # A message may carry up to 10 MiB of body; its JSON (escapes included) may be larger.
@@ -45,12 +58,31 @@ class MessageJSONParser(BaseParser):
     ) -> Any:
         request = (parser_context or {}).get("request")
         length = int((request.META.get("CONTENT_LENGTH") if request else None) or 0)
-        if length > MAX_REQUEST_BYTES:
-            raise RequestTooLarge
-        raw = stream.read(MAX_REQUEST_BYTES + 1)
-        if len(raw) > MAX_REQUEST_BYTES:
-            raise RequestTooLarge
+        limit = self.limit()
+        if length > limit:
+            raise self.too_large()
+        raw = stream.read(limit + 1)
+        if len(raw) > limit:
+            raise self.too_large()
         return parsers.decode(raw, parser_context)
+
+    def limit(self) -> int:
+        return MAX_REQUEST_BYTES
+
+    def too_large(self) -> exceptions.APIException:
+        return RequestTooLarge()
+
+
+class BatchJSONParser(MessageJSONParser):
+    """The same, with the batch's own cap (``OUTBOUND_MAX_BATCH_BYTES``, 50 MiB by default):
+    500 messages at the single message's limit would be gigabytes held in memory."""
+
+    def limit(self) -> int:
+        return int(settings.OUTBOUND_MAX_BATCH_BYTES)
+
+    def too_large(self) -> exceptions.APIException:
+        mib = self.limit() / (1024 * 1024)
+        return RequestTooLarge(f"The request is too large: a batch may not exceed {mib:g} MiB.")
 
 
 class MessageViewSet(
@@ -63,6 +95,7 @@ class MessageViewSet(
     parser_classes = [MessageJSONParser]
     permission_actions = {
         "create": "messages.send",
+        "batch": "messages.send",
         "list": "messages.view",
         "retrieve": "messages.view",
     }
@@ -96,3 +129,54 @@ class MessageViewSet(
             {"id": message.pk, "status": str(message.status)},
             status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
         )
+
+    @extend_schema(
+        request=MessageBatchInputSchema,
+        responses={
+            202: OpenApiResponse(
+                MessageBatchOutput,
+                description="One result per message, in input order: the queued ones with "
+                "their id, the refused ones with their errors.",
+            ),
+            200: OpenApiResponse(
+                MessageBatchOutput,
+                description="Nothing new was queued: every valid message is an idempotency "
+                "key's message, queued before.",
+            ),
+            400: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="MessageBatchRefused",
+                    serializers=[
+                        MessageBatchOutput,
+                        ValidationErrorsSerializer,
+                        ErrorDetailSerializer,
+                    ],
+                    resource_type_field_name=None,
+                ),
+                description="No message is valid (each result names its errors), or the "
+                "envelope is malformed (`messages` missing, not a list, empty, over 500).",
+            ),
+            **NATIVE_ERRORS.responses(413),
+            409: NATIVE_ERRORS.response(409, "No configuration is active: nothing was queued."),
+        },
+    )
+    @action(detail=False, methods=["post"], parser_classes=[BatchJSONParser])
+    def batch(self, request: Request) -> Response:
+        """Queue up to 500 messages in one request (one transaction). Each message is
+        validated as a single POST would validate it and may carry its own
+        `idempotency_key`; invalid ones are reported in their result and not queued."""
+        envelope = MessageBatchInput(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        items: list[dict[str, Any] | outbox.Refused] = []
+        for raw in envelope.validated_data["messages"]:
+            body = MessageInput(data=raw)
+            items.append(
+                dict(body.validated_data) if body.is_valid() else outbox.Refused(body.errors)
+            )
+        outcome = outbox.messages_submit_batch(items=items, actor=request.user)
+        code: int
+        if not outcome.accepted:
+            code = status.HTTP_400_BAD_REQUEST
+        else:
+            code = status.HTTP_202_ACCEPTED if outcome.queued else status.HTTP_200_OK
+        return Response({"results": outcome.results}, status=code)
