@@ -245,7 +245,7 @@ def test_a_request_beyond_any_valid_message_is_refused_unread(
     monkeypatch.setattr(message_views, "MAX_REQUEST_BYTES", 4096)
     r = admin_client.post(URL, {**MESSAGE, "text": "x" * 5000}, format="json")
     assert r.status_code == 413
-    assert "10 MiB" in r.data["detail"]
+    assert "25 MiB" in r.data["detail"]
     r = admin_client.post(URL, "{not json", content_type="application/json")
     assert r.status_code == 400 and "JSON parse error" in r.data["detail"]
     assert not Message.objects.exists()

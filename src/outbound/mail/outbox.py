@@ -3,24 +3,29 @@ and the delivery task is enqueued on commit (a rolled-back request sends nothing
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
 
 from outbound.core.errors import Conflict, ServiceError, validation_error_body
+from outbound.mail import attachments as stored_attachments
 from outbound.mail import compose
 from outbound.mail.models import Message, Recipient, RecipientKind
 from outbound.mail.selectors import active_smtp_config
 
 MAX_RECIPIENTS = 100
 MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_ATTACHMENTS = 100
 NO_ACTIVE_CONFIG = "No SMTP configuration is active; nothing was queued."
 IDEMPOTENCY_KEY_REUSED = (
     "This idempotency_key was already used with a different message. An idempotency_key "
@@ -79,9 +84,78 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
         # Name the part that carries most of the weight (an html-only message has no "text").
         field = max(sizes, key=lambda name: sizes[name])
         errors.setdefault(field, []).append("The body may not exceed 10 MiB (text and html).")
+    clean["attachments"] = _clean_attachments(data.get("attachments") or [], clean, errors)
     if errors:
         raise ValidationError(errors)
     return clean
+
+
+def _clean_attachments(
+    given: list[dict[str, Any]], clean: dict[str, Any], errors: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    """The attachments with their content decoded; problems are added to ``errors`` (under
+    ``attachments``, ``Item n: field: …``), and so is a message over the size limit."""
+    found: list[str] = []
+    parts: list[dict[str, Any]] = []
+    if len(given) > MAX_ATTACHMENTS:
+        found.append(f"At most {MAX_ATTACHMENTS} attachments are allowed.")
+        given = []
+    content_ids: set[str] = set()
+    for i, item in enumerate(given):
+        part: dict[str, Any] = {}
+        for field, cleaner in (
+            ("filename", compose.clean_filename),
+            ("content_type", compose.clean_content_type),
+        ):
+            try:
+                part[field] = cleaner(str(item.get(field) or ""))
+            except ValidationError as exc:
+                found.append(f"Item {i + 1}: {field}: {exc.messages[0]}")
+        part["content_id"] = ""
+        if item.get("content_id"):
+            try:
+                part["content_id"] = compose.clean_content_id(str(item["content_id"]))
+            except ValidationError as exc:
+                found.append(f"Item {i + 1}: content_id: {exc.messages[0]}")
+            else:
+                if part["content_id"].lower() in content_ids:
+                    found.append(f"Item {i + 1}: content_id: Another attachment has this ID.")
+                content_ids.add(part["content_id"].lower())
+                if not clean["html"]:
+                    found.append(
+                        f"Item {i + 1}: content_id: An inline attachment (content_id) is "
+                        "shown by the html body: give an html body or leave content_id out."
+                    )
+        encoded = str(item.get("content") or "")
+        try:
+            # Strict: the base64 alphabet with its padding, no line breaks or other
+            # characters, and in its one canonical spelling (so the fingerprint of the text
+            # is the fingerprint of the bytes).
+            part["content"] = base64.b64decode(encoded, validate=True)
+            if base64.b64encode(part["content"]).decode() != encoded:
+                raise ValueError
+        except (binascii.Error, ValueError):
+            found.append(
+                f"Item {i + 1}: content: Enter the content as base64 (RFC 4648, with padding, "
+                "without line breaks)."
+            )
+        parts.append(part)
+    if found:
+        errors.setdefault("attachments", []).extend(found)
+    limit = settings.OUTBOUND_MAX_MESSAGE_BYTES
+    sizes = {field: len(clean[field].encode()) for field in ("text", "html")}
+    sizes["attachments"] = sum(len(p.get("content", b"")) for p in parts)
+    if sum(sizes.values()) > limit:
+        field = max(sizes, key=lambda name: sizes[name])
+        errors.setdefault(field, []).append(
+            f"The message may not exceed {_size(limit)} (text, html and attachments together)."
+        )
+    return parts
+
+
+def _size(n: int) -> str:
+    mib = n / (1024 * 1024)
+    return f"{mib:g} MiB" if mib >= 1 else f"{n} bytes"
 
 
 def message_submit(
@@ -224,6 +298,12 @@ def _submit_batch(items: Sequence[dict[str, Any] | Refused], *, owner: Any) -> B
                 for message, (_, clean, _, _) in zip(messages, new, strict=True)
                 for recipient in _recipients_of(message, clean)
             )
+            # As the single path stores them: files in the storage, rows in one INSERT.
+            stored_attachments.store(
+                (message, clean["attachments"])
+                for message, (_, clean, _, _) in zip(messages, new, strict=True)
+                if clean.get("attachments")
+            )
             enqueue_many_on_commit([message.pk for message in messages])
         for message, (index, _, _, _) in zip(messages, new, strict=True):
             results[index] = {"id": message.pk, "status": str(message.status)}
@@ -236,6 +316,18 @@ def request_fingerprint(data: dict[str, Any]) -> str:
     """SHA-256 of the submission in a canonical form (sorted keys, omitted fields as their
     empty value), so the same message written differently is the same request."""
     canonical = {name: data.get(name) or empty for name, empty in MESSAGE_FIELDS.items()}
+    if data.get("attachments"):
+        # Only when there are some, so the fingerprints of earlier messages still match;
+        # each content by its hash, not the megabytes of its text.
+        canonical["attachments"] = [
+            {
+                "filename": a.get("filename") or "",
+                "content_type": a.get("content_type") or "",
+                "content_id": a.get("content_id") or "",
+                "sha256": hashlib.sha256(str(a.get("content") or "").encode()).hexdigest(),
+            }
+            for a in data["attachments"]
+        ]
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -272,6 +364,8 @@ def _queue(
     )
     message.save(force_insert=True)
     Recipient.objects.bulk_create(_recipients_of(message, clean))
+    if clean.get("attachments"):
+        stored_attachments.store([(message, clean["attachments"])])
     enqueue_on_commit(message.pk)
     return message
 

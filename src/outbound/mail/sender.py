@@ -34,7 +34,7 @@ from django.utils.crypto import get_random_string
 from outbound.core.secrets import SecretDecryptionError
 from outbound.integrations.microsoft import AccessToken, fetch_token
 from outbound.integrations.models import AuthenticationObject
-from outbound.mail import compose, outbox
+from outbound.mail import attachments, compose, outbox
 from outbound.mail.models import (
     Attempt,
     Message,
@@ -384,6 +384,7 @@ def _send(message: Message, config: SmtpConfig, pending: list[Recipient]) -> Non
             headers=message.headers,
             message_id=message.message_id,
             auto_submitted=message.is_failure_notice,
+            attachments=attachments.load(message),
         )
     except ValueError as exc:  # UnsafeMessage, or the email package refusing a header
         raise Unsendable(f"Not sent: the message could not be built safely ({exc}).") from None

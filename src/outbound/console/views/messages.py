@@ -1,5 +1,6 @@
 """Messages: what the sender did with each message services submitted (status, recipients'
-replies, attempts). Read-only; bodies are not shown."""
+replies, attempts, attachments by name, type and size). Read-only; bodies and attachment
+contents are not shown."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ class MessageDetailView(ConsoleView):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         message = get_object_or_404(
             Message.objects.select_related("config", "submitted_by").prefetch_related(
-                "recipients", "attempts"
+                "recipients", "attempts", "attachments"
             ),
             pk=pk,
         )

@@ -7,7 +7,27 @@ from typing import Any
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from outbound.mail.models import Attempt, Message, Recipient
+from outbound.mail.models import Attachment, Attempt, Message, Recipient
+
+
+class AttachmentInput(serializers.Serializer[dict[str, Any]]):
+    """One attachment; its fields are checked by the outbox (``outbox._clean``), as for every
+    path that submits mail."""
+
+    filename = serializers.CharField(max_length=255, trim_whitespace=False)
+    content_type = serializers.CharField(
+        max_length=255, trim_whitespace=False, help_text='"type/subtype", e.g. application/pdf.'
+    )
+    content = serializers.CharField(
+        allow_blank=True, trim_whitespace=False, help_text="The file's bytes in base64."
+    )
+    content_id = serializers.CharField(
+        max_length=202,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text='Makes the attachment inline: the html refers to it as "cid:<content_id>".',
+    )
 
 
 class MessageInput(serializers.Serializer[dict[str, Any]]):
@@ -25,6 +45,7 @@ class MessageInput(serializers.Serializer[dict[str, Any]]):
     headers = serializers.DictField(
         child=serializers.CharField(trim_whitespace=False, allow_blank=True), required=False
     )
+    attachments = serializers.ListField(child=AttachmentInput(), required=False)
     idempotency_key = serializers.CharField(max_length=200, required=False)
 
 
@@ -46,14 +67,22 @@ class AttemptOutput(serializers.ModelSerializer[Attempt]):
         fields = ["number", "started_at", "finished_at", "outcome", "detail", "config", "server"]
 
 
+class AttachmentOutput(serializers.ModelSerializer[Attachment]):
+    class Meta:
+        model = Attachment
+        fields = ["filename", "content_type", "size", "content_id"]  # never the content
+
+
 class MessageOutput(serializers.ModelSerializer[Message]):
     recipients = RecipientOutput(many=True, read_only=True)
     attempts = AttemptOutput(many=True, read_only=True)
+    attachments = AttachmentOutput(many=True, read_only=True)
 
     class Meta:
         model = Message
         fields = [
             "id", "status", "subject", "message_id", "config", "recipients", "attempts",
+            "attachments",
             "attempt_count", "next_attempt_at", "last_error", "is_failure_notice",
             "idempotency_key", "created_at", "sent_at", "finished_at",
         ]  # fmt: skip

@@ -31,23 +31,29 @@ from outbound.mail.api.message_serializers import (
 )
 from outbound.mail.models import Message
 
-# A message may carry up to 10 MiB of body; its JSON (escapes included) may be larger.
-MAX_REQUEST_BYTES = 4 * outbox.MAX_BODY_BYTES + 1024 * 1024
+# A message may carry OUTBOUND_MAX_MESSAGE_BYTES (25 MiB by default) of text, html and
+# attachments; its JSON is larger: base64 makes attachments 4/3 as large, escapes make text
+# up to 3 times as large. None: derived from the setting (a number pins it).
+MAX_REQUEST_BYTES: int | None = None
+
+
+def max_request_bytes() -> int:
+    return MAX_REQUEST_BYTES or 3 * int(settings.OUTBOUND_MAX_MESSAGE_BYTES) + 1024 * 1024
 
 
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request is too large: a message body may not exceed 10 MiB."
+    default_detail = "The request is too large for a message."
     default_code = "request_too_large"
 
 
 class MessageJSONParser(BaseParser):
     """JSON with the message size limit instead of Django's 2.5 MiB request limit (which
-    would refuse a message well inside the documented 10 MiB with a bare 400 page).
+    would refuse a message well inside the documented 25 MiB with a bare 400 page).
 
     Not a ``JSONParser`` subclass on purpose: DRF hands those ``request.body``, which is
     where Django applies ``DATA_UPLOAD_MAX_MEMORY_SIZE``; this one reads the stream itself,
-    never more than :data:`MAX_REQUEST_BYTES`, and decodes it as every API does
+    never more than :func:`max_request_bytes`, and decodes it as every API does
     (:func:`outbound.core.parsers.decode`: bounded depth, no NaN).
     """
 
@@ -67,10 +73,14 @@ class MessageJSONParser(BaseParser):
         return parsers.decode(raw, parser_context)
 
     def limit(self) -> int:
-        return MAX_REQUEST_BYTES
+        return max_request_bytes()
 
     def too_large(self) -> exceptions.APIException:
-        return RequestTooLarge()
+        mib = int(settings.OUTBOUND_MAX_MESSAGE_BYTES) / (1024 * 1024)
+        return RequestTooLarge(
+            f"The request is too large: a message (text, html and attachments) may not "
+            f"exceed {mib:g} MiB."
+        )
 
 
 class BatchJSONParser(MessageJSONParser):
@@ -102,7 +112,9 @@ class MessageViewSet(
     filterset_fields = {"status": ["exact", "in"], "is_failure_notice": ["exact"]}
 
     def get_queryset(self) -> QuerySet[Message]:
-        return Message.objects.prefetch_related("recipients", "attempts").order_by("-id")
+        return Message.objects.prefetch_related("recipients", "attempts", "attachments").order_by(
+            "-id"
+        )
 
     @extend_schema(
         request=MessageInput,
