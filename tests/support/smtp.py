@@ -161,6 +161,7 @@ def silent_server(host: str = "127.0.0.1") -> Iterator[RunningServer]:
 
 DROP_BEFORE_DOT = "before_dot"
 DROP_AFTER_DOT = "after_dot"
+DROP_AT_DATA = "at_data"
 
 
 @dataclass
@@ -174,7 +175,12 @@ class Scripted(Recorder):
     copy lands in ``unacknowledged``), then normal service; ``rcpt_delays``: seconds to wait
     before answering each RCPT in turn; ``data_delay``: seconds to wait before answering the
     final dot. ``connections``/``disconnects`` count the clients that said EHLO and the ones
-    of them that have gone. Needs :func:`smtp_server` (it picks the right server).
+    of them that have gone. :data:`DROP_AT_DATA` in ``drops`` closes the connection when DATA
+    comes, unanswered (the RCPT replies have gone out). ``pipelining`` advertises PIPELINING
+    (RFC 2920; aiosmtpd reads pipelined commands but does not say so); ``round_trips``
+    counts the MAIL, RCPT and DATA commands after which the client waited for the reply
+    (nothing more of its had arrived): one per command without pipelining, one per
+    transaction with it. Needs :func:`smtp_server` (it picks the right server).
     """
 
     defer: dict[str, int] = field(default_factory=dict)
@@ -186,6 +192,8 @@ class Scripted(Recorder):
     disconnects: int = 0
     rcpts: list[str] = field(default_factory=list)
     unacknowledged: list[Envelope] = field(default_factory=list)
+    pipelining: bool = False
+    round_trips: int = 0
 
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list
@@ -194,7 +202,10 @@ class Scripted(Recorder):
         if not getattr(server, "_outbound_counted", False):
             server._outbound_counted = True  # type: ignore[attr-defined]
             self.connections += 1
-        return await super().handle_EHLO(server, session, envelope, hostname, responses)
+        responses = await super().handle_EHLO(server, session, envelope, hostname, responses)
+        if self.pipelining:  # before the last line ("250 HELP"): only that one has a space
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list
@@ -230,8 +241,28 @@ class _ScriptedSMTP(SMTP):
             handler.disconnects += 1  # a client that said EHLO has gone
         super().connection_lost(error)
 
-    async def smtp_DATA(self, arg: str) -> None:
+    def _count_wait(self) -> None:
+        # Nothing else of the client's in the buffer: it sent this command and now waits.
         handler = self.event_handler
+        if isinstance(handler, Scripted) and not getattr(self._reader, "_buffer", b""):
+            handler.round_trips += 1
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        self._count_wait()
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        self._count_wait()
+        await super().smtp_RCPT(arg)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        self._count_wait()
+        handler = self.event_handler
+        if isinstance(handler, Scripted) and handler.drops and handler.drops[0] == DROP_AT_DATA:
+            handler.drops.pop(0)
+            assert isinstance(self.transport, asyncio.Transport)
+            self.transport.close()  # what was written (the RCPT replies) goes out first
+            return
         if (
             isinstance(handler, Scripted)
             and handler.drops

@@ -50,11 +50,15 @@ from outbound.mail.transport import (
     SmtpTarget,
     StepFailed,
     close_quietly,
+    end_empty_data,
     open_connection,
     say_goodbye,
+    send_commands,
+    send_data,
 )
 
 logger = logging.getLogger(__name__)
+delivery_log = logging.getLogger("outbound.delivery")  # one line per delivery attempt
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{get_random_string(6)}"
 TOKEN_MARGIN = 120  # seconds before expiry a cached token is renewed
@@ -390,43 +394,105 @@ def _send(message: Message, config: SmtpConfig, pending: list[Recipient]) -> Non
         raise Unsendable(f"Not sent: the message could not be built safely ({exc}).") from None
     smtp = POOL.get(config)
     try:
-        code, reply = smtp.mail(sender)
-        if code >= 400:
-            smtp.rset()
-            POOL.release()
-            _all(pending, code, reply)
-            return
-        accepted = []
-        for r in pending:
-            code, reply = smtp.rcpt(compose.envelope_address(r.address))
-            if 200 <= code < 300:
-                accepted.append(r)
-            else:
-                _set(r, code, reply)
-        if not accepted:
-            smtp.rset()
-            POOL.release()
-            return
-        if not _renew_lease(message):
-            # We stalled past our lease and another worker has the message now: sending the
-            # data too would deliver it twice.
-            smtp.rset()
-            POOL.release()
-            raise TemporaryFailure("The lease ran out before the message was sent.")
-        final: bytes | str
-        try:
-            code, final = smtp.data(raw)
-        except smtplib.SMTPDataError as exc:  # DATA itself refused
-            code, final = exc.smtp_code, exc.smtp_error
-        _all(accepted, code, final)
-        POOL.release()
+        if smtp.has_extn("pipelining"):
+            _transact_pipelined(smtp, message, sender, raw, pending)
+        else:
+            _transact(smtp, message, sender, raw, pending)
     except (OSError, smtplib.SMTPException) as exc:
         # Dropped, timed out or a 421: nothing is known to be delivered; retry (with the
         # same Message-ID, so a copy that did arrive is recognisable as the same message).
-        # A server that answered is told QUIT; a stream cut or stalled mid-command is not.
+        # A server that answered is told QUIT; a stream cut or stalled mid-command is not
+        # (nor one with pipelined replies still unread: it is out of step).
         answered = isinstance(exc, smtplib.SMTPResponseException)
         POOL.discard(broken=not answered)
         raise TemporaryFailure(_describe(exc)) from None
+
+
+LEASE_LOST = "The lease ran out before the message was sent."
+
+
+def _transact(
+    smtp: smtplib.SMTP, message: Message, sender: str, raw: bytes, pending: list[Recipient]
+) -> None:
+    """One command, one reply: for servers that do not offer PIPELINING."""
+    code, reply = smtp.mail(sender)
+    if code >= 400:
+        smtp.rset()
+        POOL.release()
+        _all(pending, code, reply)
+        return
+    accepted = []
+    for r in pending:
+        code, reply = smtp.rcpt(compose.envelope_address(r.address))
+        if 200 <= code < 300:
+            accepted.append(r)
+        else:
+            _set(r, code, reply)
+    if not accepted:
+        smtp.rset()
+        POOL.release()
+        return
+    if not _renew_lease(message):
+        # We stalled past our lease and another worker has the message now: sending the
+        # data too would deliver it twice.
+        smtp.rset()
+        POOL.release()
+        raise TemporaryFailure(LEASE_LOST)
+    final: bytes | str
+    try:
+        code, final = smtp.data(raw)
+    except smtplib.SMTPDataError as exc:  # DATA itself refused
+        code, final = exc.smtp_code, exc.smtp_error
+    _all(accepted, code, final)
+    POOL.release()
+
+
+def _transact_pipelined(
+    smtp: smtplib.SMTP, message: Message, sender: str, raw: bytes, pending: list[Recipient]
+) -> None:
+    """RFC 2920: MAIL, every RCPT and DATA in one write, then their replies in order — one
+    round trip instead of one per command, with the same per-recipient results. Every reply
+    is read (and each one looked at) before anything else is sent, so the session stays in
+    step whatever was refused; a connection lost before the replies are all in is broken."""
+    send_commands(
+        smtp,
+        [
+            f"MAIL FROM:{smtplib.quoteaddr(sender)}",
+            *(f"RCPT TO:{smtplib.quoteaddr(compose.envelope_address(r.address))}" for r in pending),
+            "DATA",
+        ],
+    )
+    mail_code, mail_reply = smtp.getreply()
+    accepted = []
+    for r in pending:
+        code, reply = smtp.getreply()
+        if mail_code >= 400:
+            continue  # answers within a transaction that never began (503): MAIL's reply counts
+        if 200 <= code < 300:
+            accepted.append(r)
+        else:
+            _set(r, code, reply)
+    code, final = smtp.getreply()  # DATA's; 503/554 when nobody was accepted
+    if mail_code >= 400 or not accepted:
+        if code == 354:  # DATA accepted all the same: end it empty, never with the message
+            end_empty_data(smtp)
+        smtp.rset()
+        POOL.release()
+        if mail_code >= 400:
+            _all(pending, mail_code, mail_reply)
+        return
+    if code != 354:  # DATA itself refused
+        _all(accepted, code, final)
+        POOL.release()
+        return
+    if not _renew_lease(message):
+        # We stalled past our lease and another worker has the message now. The server
+        # waits for the message: a dot would send an empty one, so the session is cut.
+        POOL.discard(broken=True)
+        raise TemporaryFailure(LEASE_LOST)
+    code, final = send_data(smtp, raw)
+    _all(accepted, code, final)
+    POOL.release()
 
 
 def _text(reply: bytes | str) -> str:
@@ -482,6 +548,7 @@ def _finish(
         .first()
     )
     if held is None:  # our lease ran out and another worker took over: it decides
+        _log_attempt(message, config, pending, outcome="lease-lost", started=started, now=now)
         return "lease-lost"
     message = held
     for r in pending:
@@ -534,7 +601,63 @@ def _finish(
         outcome=message.status if outcome == "done" else outcome,
         detail=(detail or message.last_error)[:1000],
     )
+    tried = {r.pk for r in pending}
+    _log_attempt(
+        message,
+        config,
+        [r for r in recipients if r.pk in tried],  # as saved (a give-up included)
+        outcome=str(message.status if outcome == "done" else outcome),
+        started=started,
+        now=now,
+    )
     return str(message.status)
+
+
+def _log_attempt(
+    message: Message,
+    config: SmtpConfig | None,
+    tried: list[Recipient],
+    *,
+    outcome: str,
+    started: Any,
+    now: Any,
+) -> None:
+    """The one log line of a delivery attempt, at INFO on ``outbound.delivery``: which
+    message, which attempt, which configuration and server, each recipient's SMTP reply, the
+    outcome and how long it took. Never a subject, a body, a header or a secret: only what the
+    attempt record holds (the replies are the server's, the addresses the envelope's)."""
+    replies = "; ".join(
+        f"{_envelope(r.address)} {r.smtp_code or '-'} {_one_line(r.smtp_reply)}".rstrip()
+        for r in tried
+    )
+    fields = {
+        "message": message.pk,
+        "message_id": message.message_id,
+        "attempt": message.attempt_count,
+        "config": config.pk if config is not None else None,
+        "server": str(config) if config is not None else "",
+        "outcome": outcome,
+        "duration_ms": round((now - started).total_seconds() * 1000),
+        "recipients": replies,
+    }
+    delivery_log.info(
+        "delivery message=%(message)s message_id=%(message_id)s attempt=%(attempt)s "
+        "config=%(config)s server=%(server)s outcome=%(outcome)s duration_ms=%(duration_ms)s "
+        "recipients=[%(recipients)s]",
+        fields,
+        extra={"delivery": fields},  # for structured (JSON) log handlers
+    )
+
+
+def _envelope(address: str) -> str:
+    try:
+        return compose.envelope_address(address)
+    except ValueError:  # an address the message could not be built with: as it was given
+        return _one_line(address)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:300]
 
 
 def _failure_summary(message: Message, failed: list[Recipient]) -> str:

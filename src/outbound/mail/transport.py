@@ -16,6 +16,7 @@ import base64
 import contextlib
 import functools
 import ipaddress
+import re
 import smtplib
 import socket
 import ssl
@@ -429,6 +430,37 @@ def _require_auth(smtp: smtplib.SMTP, *mechanisms: str) -> str:
         f"The server offers {', '.join(offered)}, none of which Outbound supports here "
         f"({', '.join(mechanisms)})."
     )
+
+
+def send_commands(smtp: smtplib.SMTP, commands: list[str]) -> None:
+    """Send ``commands`` in one write, without waiting for replies (RFC 2920 PIPELINING):
+    the caller reads one reply per command, in order, with ``smtp.getreply()``. One write,
+    not one per command: separate small writes could wait on each other's ACK (Nagle)."""
+    for command in commands:
+        if "\r" in command or "\n" in command:  # what smtplib's putcmd refuses, too
+            raise ValueError("An SMTP command may not contain a line break.")
+    smtp.send("".join(f"{command}\r\n" for command in commands))
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+_BARE_EOL = re.compile(rb"\r\n|\r|\n")
+
+
+def send_data(smtp: smtplib.SMTP, content: bytes) -> tuple[int, bytes]:
+    """After DATA's 354: the message (line ends normalised, leading dots doubled), the final
+    dot, and the server's reply to it — what ``smtplib.SMTP.data`` does after its DATA."""
+    body = _LEADING_DOT.sub(b"..", _BARE_EOL.sub(b"\r\n", content))
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    smtp.send(body + b".\r\n")
+    return smtp.getreply()
+
+
+def end_empty_data(smtp: smtplib.SMTP) -> tuple[int, bytes]:
+    """A lone dot: how a pipelining client ends a DATA the server accepted although it had
+    no recipient to deliver to (RFC 2920 3.1); the server then refuses the empty message."""
+    smtp.send(b".\r\n")
+    return smtp.getreply()
 
 
 def say_goodbye(smtp: smtplib.SMTP | None, *, timeout: float = GOODBYE_TIMEOUT) -> None:
