@@ -27,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, prefetch_related_objects
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
@@ -334,9 +334,11 @@ def deliver(message_id: int) -> str:
         return "skipped"
     started = timezone.now()
     config = active_smtp_config()
-    pending = list(
-        message.recipients.filter(status__in=[RecipientStatus.PENDING, RecipientStatus.DEFERRED])
-    )
+    # Every recipient in one query, kept on the message for the headers and the results:
+    # while we hold the lease nobody else writes them.
+    prefetch_related_objects([message], "recipients")
+    waiting = (RecipientStatus.PENDING, RecipientStatus.DEFERRED)
+    pending = [r for r in message.recipients.all() if r.status in waiting]
     outcome, detail = "error", ""
     heartbeat = _Heartbeat(message)
     try:
@@ -542,54 +544,69 @@ def _finish(
     detail: str,
 ) -> str:
     now = timezone.now()
-    held = (
-        Message.objects.select_for_update()
-        .filter(pk=message.pk, status=MessageStatus.SENDING, lease_owner=message.lease_owner)
-        .first()
-    )
-    if held is None:  # our lease ran out and another worker took over: it decides
-        _log_attempt(message, config, pending, outcome="lease-lost", started=started, now=now)
-        return "lease-lost"
-    message = held
-    for r in pending:
-        r.save(update_fields=["status", "smtp_code", "smtp_reply", "updated_at"])
+    # While the lease is ours nobody else writes the recipients: they are as loaded at the
+    # claim, plus this attempt's results.
     recipients = list(message.recipients.all())
-    deferred = [r for r in recipients if r.status in (RecipientStatus.DEFERRED,)]
+    deferred = [r for r in recipients if r.status == RecipientStatus.DEFERRED]
     age = (now - message.created_at).total_seconds()
-    if deferred and age >= settings.OUTBOUND_MAX_MESSAGE_AGE:
-        for r in deferred:
-            r.status = RecipientStatus.FAILED
-            r.smtp_reply = f"Gave up after {message.attempt_count} attempts: {r.smtp_reply}"[:1000]
-            r.save(update_fields=["status", "smtp_reply", "updated_at"])
-        deferred = []
-    message.config = config
-    message.lease_owner, message.lease_until = "", None
-    message.last_error = detail or next(
+    give_up = bool(deferred) and age >= settings.OUTBOUND_MAX_MESSAGE_AGE
+
+    def reply(r: Recipient) -> str:  # as it will be saved
+        if give_up and r.status == RecipientStatus.DEFERRED:
+            return f"Gave up after {message.attempt_count} attempts: {r.smtp_reply}"[:1000]
+        return r.smtp_reply
+
+    last_error = detail or next(
         (
-            f"{r.smtp_code or ''} {r.smtp_reply}".strip()[:1000]
+            f"{r.smtp_code or ''} {reply(r)}".strip()[:1000]
             for r in recipients
             if r.status != RecipientStatus.SENT
         ),
         "",
     )
-    if deferred:
-        message.status = MessageStatus.DEFERRED
-        message.next_attempt_at = now + timedelta(seconds=backoff(message.attempt_count))
+    final: dict[str, Any] = {
+        "config": config,
+        "lease_owner": "",
+        "lease_until": None,
+        "last_error": last_error,
+    }
+    sent = [r for r in recipients if r.status == RecipientStatus.SENT]
+    if deferred and not give_up:
+        final["status"] = MessageStatus.DEFERRED
+        final["next_attempt_at"] = now + timedelta(seconds=backoff(message.attempt_count))
+    else:
+        final["status"] = MessageStatus.SENT if sent else MessageStatus.FAILED
+        final["finished_at"] = now
+        if sent and message.sent_at is None:
+            final["sent_at"] = now
+    # One conditional UPDATE checks the lease is still ours and records the outcome (only the
+    # columns that change; never the body again).
+    held = Message.objects.filter(
+        pk=message.pk, status=MessageStatus.SENDING, lease_owner=message.lease_owner
+    ).update(**final)
+    if not held:  # our lease ran out and another worker took over: it decides
+        _log_attempt(message, config, pending, outcome="lease-lost", started=started, now=now)
+        return "lease-lost"
+    for name, value in final.items():
+        setattr(message, name, value)
+    for r in recipients:
+        r.smtp_reply = reply(r)
+        if give_up and r.status == RecipientStatus.DEFERRED:
+            r.status = RecipientStatus.FAILED
+            if r not in pending:
+                r.save(update_fields=["status", "smtp_reply", "updated_at"])
+    for r in pending:
+        r.save(update_fields=["status", "smtp_code", "smtp_reply", "updated_at"])
+    if message.status == MessageStatus.DEFERRED:
         outbox.enqueue_on_commit(message.pk, run_after=message.next_attempt_at)
     else:
-        sent = [r for r in recipients if r.status == RecipientStatus.SENT]
         failed = [r for r in recipients if r.status == RecipientStatus.FAILED]
-        message.status = MessageStatus.SENT if sent else MessageStatus.FAILED
-        message.finished_at = now
-        if sent and message.sent_at is None:
-            message.sent_at = now
         if failed and config is not None:
             outbox.queue_failure_notice(
                 failed=message,
                 addresses=list(config.failure_emails or []),
                 summary=_failure_summary(message, failed),
             )
-    message.save()
     Attempt.objects.create(
         message=message,
         number=message.attempt_count,

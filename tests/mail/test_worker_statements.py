@@ -1,0 +1,40 @@
+"""What the worker asks of the database per delivered message: a bounded number of SQL
+statements (counted, not timed), and a body that is never written again once queued."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from outbound.mail.models import Message
+from tests.mail.test_sender import (
+    _fresh_sender_state,  # noqa: F401  (autouse: no pooled connection between tests)
+    configure,
+    submit,
+)
+from tests.support.smtp import Scripted, smtp_server
+
+N = 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_spends_a_bounded_number_of_statements_per_message(
+    admin_client: APIClient,
+) -> None:
+    with smtp_server(recorder=Scripted(pipelining=True)) as srv:
+        configure(admin_client, srv)
+        for _ in range(N):
+            submit(admin_client, html="<p>" + "x" * 2000 + "</p>")
+        with CaptureQueriesContext(connection) as ctx:
+            call_command("worker", batch=True)
+    assert Message.objects.filter(status="sent").count() == N
+    assert len(srv.recorder.messages) == N
+    statements = [q["sql"] for q in ctx.captured_queries]
+    # Task bookkeeping (claim, running, done) plus the delivery: claim, load, configuration,
+    # recipients, attachments, lease check before DATA, and one transaction for the results.
+    assert len(statements) <= 17 * N, len(statements) / N
+    rewrites = [s for s in statements if s.startswith('UPDATE "mail_message"') and "x" * 100 in s]
+    assert rewrites == []  # the results are written without the body
