@@ -423,12 +423,15 @@ def queue_failure_notice(*, failed: Message, addresses: list[str], summary: str)
 
 
 def enqueue_many_on_commit(message_ids: list[int]) -> None:
-    """One delivery task per message, enqueued by one callback after the commit."""
+    """One delivery task per message, enqueued by one callback after the commit, in one
+    transaction of its own: one commit for the batch's tasks instead of one each (should it
+    fail, the messages are in the outbox and the workers' sweeper hands them out)."""
     from outbound.mail.tasks import deliver_message
 
     def enqueue() -> None:
-        for message_id in message_ids:
-            deliver_message.enqueue(message_id)
+        with transaction.atomic():
+            for message_id in message_ids:
+                deliver_message.enqueue(message_id)
 
     transaction.on_commit(enqueue)
 
