@@ -6,11 +6,12 @@ server on loopback."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, connections
 from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
 from rest_framework.test import APIClient
@@ -213,6 +214,41 @@ def test_each_message_has_its_own_idempotency_key(
     single = admin_client.post(URL, {**message(1), "idempotency_key": "k1"}, format="json")
     assert single.status_code == 200 and single.data["id"] == k1
     assert Message.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_sharing_a_key_queue_its_message_once(
+    admin_client: APIClient, admin_user: User, api_client_for: Any
+) -> None:
+    configure(admin_client)
+    results: list[list[dict[str, Any]]] = []
+    codes: list[int] = []
+    start = threading.Barrier(4)
+
+    def post(n: int) -> None:
+        client = api_client_for(admin_user)
+        body = [
+            {**message(0), "idempotency_key": "shared"},
+            {**message(n + 1), "idempotency_key": f"own-{n}"},
+        ]
+        try:
+            start.wait(5)
+            r = client.post(BATCH, {"messages": body}, format="json")
+            codes.append(r.status_code)
+            results.append(r.json()["results"])
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert codes == [202] * 4
+    assert len({result[0]["id"] for result in results}) == 1
+    assert len({result[1]["id"] for result in results}) == 4
+    assert Message.objects.count() == 5
+    assert DBTaskResult.objects.count() == 5
 
 
 @pytest.mark.django_db(transaction=True)
