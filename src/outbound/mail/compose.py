@@ -310,9 +310,7 @@ def _attach(msg: EmailMessage, attachments: Any, *, has_html: bool) -> None:
     parameter folding), contents in base64."""
     for part in attachments:
         filename = _checked(clean_filename, part.filename, "attachment filename")
-        maintype, subtype = _checked(clean_content_type, part.content_type, "attachment").split(
-            "/"
-        )
+        maintype, subtype = _checked(clean_content_type, part.content_type, "attachment").split("/")
         if part.content_id:
             if not has_html:
                 raise UnsafeMessage("an inline attachment needs an html body")
