@@ -101,10 +101,12 @@ def free_port() -> int:
 
 
 class Client:
-    """One persistent HTTP/1.1 connection; reconnects once if the server closed it."""
+    """One persistent HTTP/1.1 connection; reconnects once if the server closed it. Given the
+    credentials, it signs in again when its access token expires (long runs outlast one)."""
 
-    def __init__(self, port: int, token: str = ""):
+    def __init__(self, port: int, token: str = "", credentials: dict[str, str] | None = None):
         self.port = port
+        self.credentials = credentials
         self.headers = {"Authorization": f"JWT {token}"} if token else {}
         self.conn = http.client.HTTPConnection(HOST, port, timeout=30)
 
@@ -118,7 +120,12 @@ class Client:
             try:
                 self.conn.request(method, path, body=payload, headers=headers)
                 response = self.conn.getresponse()
-                return response.status, response.read()
+                data = response.read()
+                if response.status == 401 and self.credentials and b"expired" in data:
+                    token = Client(self.port).json("POST", "/api/auth/token/", self.credentials)
+                    self.headers["Authorization"] = f"JWT {token['access']}"
+                    return self.request(method, path, body)
+                return response.status, data
             except (http.client.RemoteDisconnected, ConnectionError, http.client.BadStatusLine):
                 self.conn.close()  # keep-alive expired between requests: open a new one
                 self.conn = http.client.HTTPConnection(HOST, self.port, timeout=30)
@@ -751,13 +758,10 @@ def measure_sender(tmp: Path, ca_file: str) -> dict[str, Any]:
     workers = Workers(env, tmp)
     with sink_server() as (sink_port, sink), gunicorn(env, tmp / "gunicorn.log") as port:
         anon = Client(port)
-        token = anon.json(
-            "POST",
-            "/api/auth/token/",
-            {"username": ADMIN_USER, "password": env["OUTBOUND_ADMIN_PASSWORD"]},
-        )["access"]
+        login = {"username": ADMIN_USER, "password": env["OUTBOUND_ADMIN_PASSWORD"]}
+        token = anon.json("POST", "/api/auth/token/", login)["access"]
         anon.close()
-        api = Client(port, token)
+        api = Client(port, token, credentials=login)
         # The sink speaks plain SMTP without AUTH: no username, no TLS.
         api.json("PATCH", SETTINGS, {"host": HOST, "port": sink_port, "tls": False,
                                      "from_email": SENDER})  # fmt: skip
@@ -1093,13 +1097,10 @@ def measure_api(tmp: Path, ca: trustme.CA, ca_file: str) -> dict[str, Any]:
 
     with smtp_server(ca) as smtp_port, gunicorn(env, tmp / "gunicorn.log") as port:
         anon = Client(port)
-        token = anon.json(
-            "POST",
-            "/api/auth/token/",
-            {"username": ADMIN_USER, "password": env["OUTBOUND_ADMIN_PASSWORD"]},
-        )["access"]
+        login = {"username": ADMIN_USER, "password": env["OUTBOUND_ADMIN_PASSWORD"]}
+        token = anon.json("POST", "/api/auth/token/", login)["access"]
         anon.close()
-        api = Client(port, token)
+        api = Client(port, token, credentials=login)
         smtp_body = {
             "host": HOST,
             "port": smtp_port,
