@@ -20,7 +20,6 @@ import re
 import smtplib
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
-from outbound.core import egress
+from outbound.core import egress, watchdog
 from outbound.core.secrets import SecretDecryptionError
 from outbound.core.tls import client_context, describe_tls
 from outbound.integrations.microsoft import AccessToken, TokenError, fetch_token
@@ -103,9 +102,7 @@ class Session:
         self.raw_sock: socket.socket | None = None
         self.aborted = False
         self._secrets = [s for s in (target.password,) if s]
-        self._watchdog = threading.Timer(target.timeout, self._abort)
-        self._watchdog.daemon = True
-        self._watchdog.start()
+        self._watchdog = watchdog.arm(target.timeout, self._abort)
 
     def remaining(self) -> float:
         return max(self.deadline - time.monotonic(), 0.01)
