@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -421,6 +421,26 @@ def test_get_answers_the_same_shape(admin_client: APIClient, world: World) -> No
     response = admin_client.get(detail_url(created["uuid"]))
     assert response.status_code == 200
     assert response.json() == created
+
+
+def test_timestamps_read_the_same_in_the_list_and_the_detail(
+    admin_client: APIClient, world: World
+) -> None:
+    # The list reads SQLite's stored text instead of datetimes: a whole second (no fraction)
+    # and a value written in another time zone must still print as DRF prints them.
+    created = create(admin_client, world)
+    Integration.objects.filter(uuid=created["uuid"]).update(
+        created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        modified_at=datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=timezone(timedelta(hours=5))),
+    )
+
+    listed = admin_client.get(URL).json()["results"][0]
+    detail = admin_client.get(detail_url(created["uuid"])).json()
+
+    for body in (listed, detail):
+        assert body["created_at"] == "2026-01-02T03:04:05Z"
+        assert body["modified_at"] == "2026-01-01T22:04:05.000007Z"
+    assert listed == detail
 
 
 def test_list_filters_and_ordering_do_not_apply_to_a_detail_url(

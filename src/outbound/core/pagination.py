@@ -92,15 +92,21 @@ class CountingLimitOffsetPagination(LimitOffsetPagination):
     max_limit = 1000
 
     def paginate_queryset(
-        self, queryset: Any, request: Request, view: Any = None
+        self, queryset: Any, request: Request, view: Any = None, counted: Any = None
     ) -> list[Any] | None:
+        """``counted``: the same rows as ``queryset`` in a form cheaper to count (e.g. before
+        ``values()`` joins and annotations, which make the count query join or nest)."""
         # Parsed before anything is counted: a bad parameter costs no query.
         self._requested = limit_offset(
             request, default_limit=self.default_limit, max_limit=self.max_limit
         )
         # total_count: everything the caller may see, before the query's filters.
         self.total_count = view.get_queryset().count() if view is not None else None
+        self._counted = counted
         return super().paginate_queryset(queryset, request, view)
+
+    def get_count(self, queryset: Any) -> int:
+        return super().get_count(queryset if self._counted is None else self._counted)
 
     def get_limit(self, request: Request) -> int:
         return self._requested[0]

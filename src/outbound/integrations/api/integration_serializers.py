@@ -192,6 +192,15 @@ def _iso(value: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def _timestamp(row: dict[str, Any], name: str) -> str:
+    """A row's timestamp as DRF prints it, from SQLite's UTC text when the row has it (see
+    ``selectors.integration_rows``): ``2026-01-02 03:04:05.123456`` -> ``…T03:04:05.123456Z``."""
+    text = row.get(f"{name}_text")
+    if text is None:
+        return _iso(row[name])
+    return f"{text[:10]}T{text[11:]}Z"
+
+
 def _user(row: dict[str, Any], prefix: str) -> dict[str, Any] | None:
     pk = row[prefix]
     return {"id": pk, "username": row[f"{prefix}__username"]} if pk is not None else None
@@ -248,9 +257,9 @@ class IntegrationOutput(serializers.Serializer[dict[str, Any]]):
             if f.kind == "pk":
                 labels[f.alias] = pk_labels.get((f.model, value)) if value is not None else None
         body.update(
-            created_at=_iso(row["created_at"]),
+            created_at=_timestamp(row, "created_at"),
             created_by=_user(row, "created_by"),
-            modified_at=_iso(row["modified_at"]),
+            modified_at=_timestamp(row, "modified_at"),
             modified_by=_user(row, "modified_by"),
             _meta={"labels": labels, "permissions": self.context.get("permissions", {})},
         )

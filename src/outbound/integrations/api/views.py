@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -19,6 +19,7 @@ from outbound.core.api.autocomplete import AutocompleteMixin
 from outbound.core.api.metadata import list_columns
 from outbound.core.api.throttling import CallOutThrottle
 from outbound.core.api.viewsets import ListFiltersOnlyMixin
+from outbound.core.pagination import CountingLimitOffsetPagination
 from outbound.core.permissions import AUTHENTICATED, resource_permissions
 from outbound.integrations import selectors, services
 from outbound.integrations.api.integration_serializers import (
@@ -206,7 +207,10 @@ class IntegrationViewSet(
     @extend_schema(responses=documented_output(many=True))
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(selectors.integration_rows(queryset)) or []
+        paginator = cast(CountingLimitOffsetPagination, self.paginator)  # the default class
+        rows = selectors.integration_rows(queryset)
+        # Counted before ``values()``: the rows' joins and annotations would nest the count.
+        page = paginator.paginate_queryset(rows, request, view=self, counted=queryset) or []
         context = self.get_serializer_context()
         data = IntegrationOutput(page, many=True, context=context).data  # type: ignore[arg-type]
         return self.get_paginated_response(data)
