@@ -175,7 +175,27 @@ def test_a_missing_stored_file_fails_the_message_instead_of_sending_it_without(
     # Only the failure notice went out (to the configuration's failure address).
     assert [e.rcpt_tos for e in srv.recorder.messages] == [["ops@example.com"]]
     assert message.status == "failed"
-    assert 'attachment "Quarterly report.pdf" is missing' in message.last_error
+    assert "attachment 1 is missing" in message.last_error
+    assert "Quarterly report" not in message.last_error  # no content in results or logs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_storage_that_cannot_be_read_just_now_defers_the_message(
+    admin_client: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.files.storage import FileSystemStorage
+
+    def unreadable(self: Any, name: str, mode: str = "rb") -> Any:
+        raise OSError(24, "Too many open files")
+
+    with smtp_server(recorder=Scripted()) as srv:
+        configure(admin_client, srv)
+        message = submit(admin_client, attachments=[pdf()])
+        monkeypatch.setattr(FileSystemStorage, "open", unreadable)
+        run_worker()
+    message.refresh_from_db()
+    assert message.status == "deferred"  # retried later, not failed
+    assert srv.recorder.messages == []  # no failure notice either
 
 
 @pytest.mark.django_db

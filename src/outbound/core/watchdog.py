@@ -19,6 +19,10 @@ from collections.abc import Callable
 logger = logging.getLogger(__name__)
 
 
+def _noop() -> None:
+    pass
+
+
 class Alarm:
     """A callback armed for a deadline; :meth:`cancel` before it fires and it never will."""
 
@@ -32,6 +36,9 @@ class Alarm:
     def cancel(self) -> None:
         with _cond:
             self.cancelled = True
+            # Drop the callback now: it holds its session (and the secrets in it) until the
+            # deadline would have come, while the alarm waits in the heap.
+            self.callback = _noop
 
 
 _cond = threading.Condition()

@@ -50,18 +50,27 @@ class MissingAttachment(ValueError):
     """A stored attachment is gone or altered: the message cannot be sent as submitted."""
 
 
+class StorageUnavailable(OSError):
+    """The storage could not be read just now (a full disk, too many open files, a network
+    share's hiccup): the message waits for a retry, it is not failed."""
+
+
 def load(message: Message) -> list[compose.Attachment]:
     """The message's attachments for :func:`compose.render`, each checked against the
     SHA-256 recorded when it was stored."""
     parts = []
-    for row in message.attachments.all():
+    # Attachments are named by position: the reason reaches recipients' results and the
+    # delivery log line, which carry no content the sender wrote (a filename is such).
+    for number, row in enumerate(message.attachments.all(), start=1):
         try:
             with default_storage.open(row.storage_name, "rb") as f:
                 content = f.read()
-        except OSError:
-            raise MissingAttachment(f'the attachment "{row.filename}" is missing') from None
+        except FileNotFoundError:
+            raise MissingAttachment(f"attachment {number} is missing") from None
+        except OSError as exc:
+            raise StorageUnavailable(f"attachment {number} could not be read") from exc
         if hashlib.sha256(content).hexdigest() != row.sha256:
-            raise MissingAttachment(f'the attachment "{row.filename}" was altered')
+            raise MissingAttachment(f"attachment {number} was altered")
         parts.append(
             compose.Attachment(
                 filename=row.filename,

@@ -221,11 +221,15 @@ def messages_submit_batch(*, items: Sequence[dict[str, Any] | Refused], actor: A
     message the item is refused (``errors.idempotency_key``). Nothing is queued when no
     configuration is active (:class:`Conflict`) and there is something new to queue."""
     owner = actor if getattr(actor, "pk", None) else None
-    try:
-        return _submit_batch(items, owner=owner)
-    except IntegrityError:
-        # A key of this batch raced in from a concurrent request: plan again, now seeing it.
-        return _submit_batch(items, owner=owner)
+    # A key of this batch raced in from a concurrent request: plan again, now seeing it.
+    # Each lost race commits one more key, so as many tries as keys (plus one) suffice.
+    tries = 1 + sum(1 for i in items if not isinstance(i, Refused) and i.get("idempotency_key"))
+    for _ in range(tries - 1):
+        try:
+            return _submit_batch(items, owner=owner)
+        except IntegrityError:
+            continue
+    return _submit_batch(items, owner=owner)
 
 
 def _submit_batch(items: Sequence[dict[str, Any] | Refused], *, owner: Any) -> BatchOutcome:

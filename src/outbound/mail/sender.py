@@ -392,6 +392,8 @@ def _send(message: Message, config: SmtpConfig, pending: list[Recipient]) -> Non
             auto_submitted=message.is_failure_notice,
             attachments=attachments.load(message),
         )
+    except attachments.StorageUnavailable as exc:
+        raise TemporaryFailure(f"Not sent yet: {exc}.") from None
     except ValueError as exc:  # UnsafeMessage, or the email package refusing a header
         raise Unsendable(f"Not sent: the message could not be built safely ({exc}).") from None
     smtp = POOL.get(config)
