@@ -206,8 +206,9 @@ OUTBOUND_MAX_MESSAGE_AGE = float(os.environ.get("OUTBOUND_MAX_MESSAGE_AGE", str(
 OUTBOUND_SEND_LEASE = float(os.environ.get("OUTBOUND_SEND_LEASE", "120"))
 # How long an idle SMTP connection is kept open for the next message.
 OUTBOUND_SMTP_IDLE = float(os.environ.get("OUTBOUND_SMTP_IDLE", "30"))
-# How often a worker looks for due messages whose task was lost (e.g. a killed worker).
-OUTBOUND_SWEEP_INTERVAL = float(os.environ.get("OUTBOUND_SWEEP_INTERVAL", "15"))
+# How many due messages a worker claims at a time (sent over one connection, results written
+# together; a worker killed mid-batch leaves at most this many for the others after the lease).
+OUTBOUND_WORKER_BATCH = int(os.environ.get("OUTBOUND_WORKER_BATCH", "50"))
 # The largest request body of POST /api/messages/batch/ (up to 500 messages); larger is a 413.
 OUTBOUND_MAX_BATCH_BYTES = int(os.environ.get("OUTBOUND_MAX_BATCH_BYTES", str(50 * 1024 * 1024)))
 # The largest message a service may submit: text, html and attachments (decoded) together.

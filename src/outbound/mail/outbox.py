@@ -1,5 +1,6 @@
-"""Submitting mail: the outbox row and its recipients are written in the caller's transaction
-and the delivery task is enqueued on commit (a rolled-back request sends nothing)."""
+"""Submitting mail: the outbox row and its recipients are written in the caller's transaction.
+The outbox is the queue: workers claim due rows from it (:mod:`outbound.mail.sender`), so a
+committed row is all a message needs to be sent, and a rolled-back request sends nothing."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from outbound.core.errors import Conflict, ServiceError, validation_error_body
 from outbound.mail import attachments as stored_attachments
 from outbound.mail import compose
 from outbound.mail.models import Message, Recipient, RecipientKind
-from outbound.mail.selectors import active_smtp_config
+from outbound.mail.selectors import active_sender
 
+import threading
+_WL = threading.Lock()
 MAX_RECIPIENTS = 100
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_ATTACHMENTS = 100
@@ -174,7 +177,7 @@ def message_submit(
             return _replay(existing, fingerprint), False
     clean = _clean(data)
     try:
-        with transaction.atomic():
+        with _WL, transaction.atomic():
             message = _queue(
                 clean,
                 owner=owner,
@@ -285,12 +288,12 @@ def _submit_batch(items: Sequence[dict[str, Any] | Refused], *, owner: Any) -> B
         results.append({})
         new.append((index, clean, key, fingerprint))
     if new:
-        config = active_smtp_config()
-        if config is None:
+        sender = active_sender()
+        if sender is None:
             raise Conflict(NO_ACTIVE_CONFIG, code="no_active_configuration")
         messages = [
             _new_message(
-                clean, config=config, owner=owner, idempotency_key=key, request_fingerprint=fp
+                clean, sender=sender, owner=owner, idempotency_key=key, request_fingerprint=fp
             )
             for _, clean, key, fp in new
         ]
@@ -308,7 +311,6 @@ def _submit_batch(items: Sequence[dict[str, Any] | Refused], *, owner: Any) -> B
                 for message, (_, clean, _, _) in zip(messages, new, strict=True)
                 if clean.get("attachments")
             )
-            enqueue_many_on_commit([message.pk for message in messages])
         for message, (index, _, _, _) in zip(messages, new, strict=True):
             results[index] = {"id": message.pk, "status": str(message.status)}
     for index, first in duplicates:
@@ -355,12 +357,12 @@ def _queue(
     request_fingerprint: str = "",
     is_failure_notice: bool = False,
 ) -> Message:
-    config = active_smtp_config()
-    if config is None:
+    sender = active_sender()
+    if sender is None:
         raise Conflict(NO_ACTIVE_CONFIG, code="no_active_configuration")
     message = _new_message(
         clean,
-        config=config,
+        sender=sender,
         owner=owner,
         idempotency_key=idempotency_key,
         request_fingerprint=request_fingerprint,
@@ -370,21 +372,20 @@ def _queue(
     Recipient.objects.bulk_create(_recipients_of(message, clean))
     if clean.get("attachments"):
         stored_attachments.store([(message, clean["attachments"])])
-    enqueue_on_commit(message.pk)
     return message
 
 
 def _new_message(
     clean: dict[str, Any],
     *,
-    config: Any,
+    sender: str,
     owner: Any,
     idempotency_key: str | None,
     request_fingerprint: str,
     is_failure_notice: bool = False,
 ) -> Message:
     """The outbox row of a cleaned submission, not yet saved (the batch path saves many in
-    one statement)."""
+    one statement); ``sender`` is the active configuration's (:func:`active_sender`)."""
     return Message(
         submitted_by=owner,
         idempotency_key=idempotency_key,
@@ -395,9 +396,7 @@ def _new_message(
         reply_to=clean["reply_to"],
         headers=clean["headers"],
         # In the domain of the address it will go out from (retries keep it).
-        message_id=compose.new_message_id(
-            compose.envelope_sender(config.sender_address, config.username)
-        ),
+        message_id=compose.new_message_id(sender),
         is_failure_notice=is_failure_notice,
         next_attempt_at=timezone.now(),
     )
@@ -424,27 +423,3 @@ def queue_failure_notice(*, failed: Message, addresses: list[str], summary: str)
         return _queue(clean, owner=None, idempotency_key=None, is_failure_notice=True)
     except Conflict:
         return None
-
-
-def enqueue_many_on_commit(message_ids: list[int]) -> None:
-    """One delivery task per message, enqueued by one callback after the commit, in one
-    transaction of its own: one commit for the batch's tasks instead of one each (should it
-    fail, the messages are in the outbox and the workers' sweeper hands them out)."""
-    from outbound.mail.tasks import deliver_message
-
-    def enqueue() -> None:
-        with transaction.atomic():
-            for message_id in message_ids:
-                deliver_message.enqueue(message_id)
-
-    transaction.on_commit(enqueue)
-
-
-def enqueue_on_commit(message_id: int, *, run_after: Any = None) -> None:
-    from outbound.mail.tasks import deliver_message
-
-    def enqueue() -> None:
-        task = deliver_message.using(run_after=run_after) if run_after else deliver_message
-        task.enqueue(message_id)
-
-    transaction.on_commit(enqueue)

@@ -1,6 +1,8 @@
-"""Delivery: claim a message with a lease, send it with the configuration active *now*,
-record per-recipient results, retry temporary failures with backoff, give up with one
-failure notice.
+"""Delivery. The outbox is the queue: a worker claims a batch of due messages in one
+statement under one lease (renewed by a heartbeat while it works), sends them one after the
+other over one pooled connection with the configuration active *now* (read again at least
+every second), records per-recipient results, attempts and retries in a few bulk statements,
+retries temporary failures with backoff and gives up with one failure notice.
 
 Connections come from the same transport builder as the connection test; they are kept open
 per thread and reused for consecutive messages to the same configuration until they idle
@@ -20,14 +22,14 @@ import smtplib
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q, prefetch_related_objects
+from django.db import connection, transaction
+from django.db.models import Case, F, Value, When, prefetch_related_objects
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
@@ -169,6 +171,11 @@ class ConnectionPool:
             pooled = self._pooled.pop(threading.get_ident(), None)
         if pooled is not None:
             idle = time.monotonic() - pooled.last_used
+            if pooled.key == self.key(config) and idle < HOT_REUSE:
+                # Used a moment ago and left between transactions (after a DATA's reply or
+                # an RSET): in step, and a server rarely drops a session within a second.
+                self._keep(pooled)
+                return pooled.smtp
             if pooled.key == self.key(config) and idle < settings.OUTBOUND_SMTP_IDLE:
                 try:
                     pooled.smtp.sock.settimeout(config.effective_timeout)  # type: ignore[union-attr]
@@ -261,54 +268,136 @@ class ConnectionPool:
 
 
 POOL = ConnectionPool()
+HOT_REUSE = 1.0  # seconds: a connection released less long ago is reused without an RSET
 
 
-# --- one attempt ---------------------------------------------------------------------------
+# --- claiming: the outbox is the queue ------------------------------------------------------
+
+# What "due" means: waiting and its time has come, or held by a worker whose lease ran out.
+_DUE = (
+    "(({status} IN (%s, %s) AND {next_attempt_at} <= %s) OR ({status} = %s AND {lease_until} < %s))"
+)
 
 
-def claim(message_id: int) -> Message | None:
-    """Take the message for this worker, if it is due and nobody holds it (a lease).
+class Lease:
+    """The lease on a claimed batch: one owner token for all its messages (so two threads of
+    one process, or two batches, never mistake each other's), one ``lease_until`` they share,
+    renewed together by the batch's heartbeat.
 
-    Every claim has its own owner token (not just the worker's id), so two threads of one
-    process can tell their leases apart.
-    """
+    :meth:`confirm` answers before each DATA whether the messages are still ours, from the
+    time of the last successful renewal (no database round trip while the heartbeat keeps
+    up); close to the end it renews at once, and a renewal that finds fewer of our messages
+    than we hold means another worker took them over: the lease is lost."""
+
+    def __init__(self, owner: str, granted_at: float) -> None:
+        self.owner = owner
+        self.held: set[int] = set()
+        self.lost = False
+        self.lock = threading.Lock()  # a renewal and the recording of results take turns
+        self._valid_until = granted_at + settings.OUTBOUND_SEND_LEASE
+
+    @staticmethod
+    def new_owner() -> str:
+        return f"{WORKER_ID[:51]}/{get_random_string(12)}"
+
+    def renew(self) -> bool:
+        with self.lock:
+            if self.lost:
+                return False
+            if not self.held:
+                return True
+            asked = time.monotonic()
+            renewed = Message.objects.filter(
+                lease_owner=self.owner, status=MessageStatus.SENDING
+            ).update(lease_until=timezone.now() + timedelta(seconds=settings.OUTBOUND_SEND_LEASE))
+            if renewed < len(self.held):
+                self.lost = True
+                return False
+            self._valid_until = asked + settings.OUTBOUND_SEND_LEASE
+            return True
+
+    def confirm(self) -> bool:
+        """True while the lease certainly holds; renews it first when little is left."""
+        if self.lost:
+            return False
+        margin = min(5.0, settings.OUTBOUND_SEND_LEASE / 3)
+        if time.monotonic() < self._valid_until - margin:
+            return True
+        return self.renew()
+
+
+def claim(*, limit: int, ids: Sequence[int] | None = None) -> tuple[Lease, list[Message]]:
+    """Take up to ``limit`` due messages (only among ``ids`` when given) for this worker in
+    one statement: ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING *`` on
+    PostgreSQL, so concurrent workers skip each other's rows instead of waiting; the same
+    without the lock clause on SQLite, whose writes are serialised anyway. Oldest due first;
+    each claimed message's attempt count goes up by one."""
+    table = Message._meta.db_table
+    qn = connection.ops.quote_name
+    column = {f.name: qn(f.column or f.name) for f in Message._meta.concrete_fields}
     now = timezone.now()
-    owner = f"{WORKER_ID[:51]}/{get_random_string(12)}"
-    taken = (
-        Message.objects.filter(pk=message_id)
-        .filter(
-            Q(
-                status__in=[MessageStatus.QUEUED, MessageStatus.DEFERRED],
-                next_attempt_at__lte=now,
-            )
-            | Q(status=MessageStatus.SENDING, lease_until__lt=now)
-        )
-        .update(
-            status=MessageStatus.SENDING,
-            lease_owner=owner,
-            lease_until=now + timedelta(seconds=settings.OUTBOUND_SEND_LEASE),
-            attempt_count=F("attempt_count") + 1,
-        )
+    owner = Lease.new_owner()
+    lease = Lease(owner, time.monotonic())
+    adapt = connection.ops.adapt_datetimefield_value
+    due = _DUE.format(**column)
+    due_params = [
+        MessageStatus.QUEUED, MessageStatus.DEFERRED, adapt(now), MessageStatus.SENDING, adapt(now),
+    ]  # fmt: skip
+    among, among_params = "", []
+    if ids is not None:
+        among = f" AND {column['id']} IN ({', '.join(['%s'] * len(ids))})"
+        among_params = list(ids)
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
+    # Only names from the model's metadata and placeholders go into the text.
+    sql = (
+        f"UPDATE {qn(table)} SET {column['status']} = %s, {column['lease_owner']} = %s, "  # noqa: S608
+        f"{column['lease_until']} = %s, {column['attempt_count']} = {column['attempt_count']} + 1 "
+        f"WHERE {column['id']} IN (SELECT {column['id']} FROM {qn(table)} WHERE {due}{among} "
+        f"ORDER BY {column['next_attempt_at']}, {column['id']} LIMIT %s{lock}) AND {due} "
+        f"RETURNING {', '.join(column.values())}"
     )
-    return Message.objects.filter(pk=message_id, lease_owner=owner).first() if taken else None
+    params = [
+        MessageStatus.SENDING, owner,
+        adapt(now + timedelta(seconds=settings.OUTBOUND_SEND_LEASE)),
+        *due_params, *among_params, limit, *due_params,
+    ]  # fmt: skip
+    if ids is not None and not ids:
+        return lease, []
+    messages = sorted(Message.objects.raw(sql, params), key=lambda m: (m.next_attempt_at, m.pk))
+    lease.held = {m.pk for m in messages}
+    return lease, messages
 
 
-def _renew_lease(message: Message) -> bool:
-    """Extend our lease; False when it ran out and another worker took the message over."""
-    return bool(
-        Message.objects.filter(
-            pk=message.pk, status=MessageStatus.SENDING, lease_owner=message.lease_owner
-        ).update(lease_until=timezone.now() + timedelta(seconds=settings.OUTBOUND_SEND_LEASE))
-    )
+def release(lease: Lease, messages: Sequence[Message]) -> int:
+    """Give claimed messages we did not try back to the outbox as they were (a worker that
+    stops mid-batch, or a lost lease): due at once for the next worker, the attempt count it
+    had, no attempt recorded."""
+    with lease.lock:
+        ids = [m.pk for m in messages if m.pk in lease.held]
+        lease.held.difference_update(ids)
+        if not ids:
+            return 0
+        return Message.objects.filter(
+            pk__in=ids, lease_owner=lease.owner, status=MessageStatus.SENDING
+        ).update(
+            status=Case(
+                When(attempt_count__lte=1, then=Value(MessageStatus.QUEUED)),
+                default=Value(MessageStatus.DEFERRED),
+            ),
+            attempt_count=F("attempt_count") - 1,
+            lease_owner="",
+            lease_until=None,
+        )
 
 
 class _Heartbeat:
-    """Renews the lease every third of its length while a slow send is under way, so a long
-    DATA is not mistaken for a dead worker (and sent a second time by another)."""
+    """Renews a batch's lease every third of its length while the batch is delivered, so a
+    slow server is not mistaken for a dead worker (and its messages sent twice)."""
 
-    def __init__(self, message: Message) -> None:
+    def __init__(self, lease: Lease) -> None:
         self._stop = threading.Event()
-        self._message = message
+        self._lease = lease
         self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
         self._thread.start()
 
@@ -317,7 +406,7 @@ class _Heartbeat:
 
         try:
             while not self._stop.wait(settings.OUTBOUND_SEND_LEASE / 3):
-                if not _renew_lease(self._message):
+                if not self._lease.renew():
                     return
         finally:
             connection.close()  # this thread's own connection
@@ -327,24 +416,81 @@ class _Heartbeat:
         self._thread.join(5)
 
 
+# --- delivering a batch --------------------------------------------------------------------
+
+CONFIG_RECHECK = 1.0  # seconds: how stale the active configuration may get within a batch
+
+
+@dataclass
+class _Tried:
+    """One message's attempt, waiting to be recorded with the rest of its batch."""
+
+    message: Message
+    config: SmtpConfig | None
+    pending: list[Recipient]
+    started: Any
+    finished: Any
+    outcome: str
+    detail: str
+
+
 def deliver(message_id: int) -> str:
-    """Run one delivery attempt of a message; returns the message's status afterwards."""
-    message = claim(message_id)
-    if message is None:
+    """Run one delivery attempt of one message; returns the message's status afterwards
+    (``skipped`` when it is not due or another worker holds it)."""
+    lease, messages = claim(limit=1, ids=[message_id])
+    if not messages:
         return "skipped"
+    return deliver_claimed(lease, messages)[message_id]
+
+
+def deliver_due(*, limit: int, stop: threading.Event | None = None) -> dict[int, str]:
+    """Claim up to ``limit`` due messages and deliver them: ``{message id: status}``."""
+    lease, messages = claim(limit=limit)
+    return deliver_claimed(lease, messages, stop=stop) if messages else {}
+
+
+def deliver_claimed(
+    lease: Lease, messages: list[Message], *, stop: threading.Event | None = None
+) -> dict[int, str]:
+    """Deliver claimed messages one after the other over the pooled connection, with the
+    configuration active now (read again every ``CONFIG_RECHECK`` seconds), and record their
+    results in bulk: every ``CONFIG_RECHECK`` seconds and at the end. A ``stop`` (or a lost
+    lease) ends the batch after the message in hand; the rest go back to the outbox."""
+    # Every recipient and attachment of the batch in two queries: while we hold the lease
+    # nobody else writes them.
+    prefetch_related_objects(messages, "recipients", "attachments")
+    results: dict[int, str] = {}
+    tried: list[_Tried] = []
+    config, read_at = active_smtp_config(), time.monotonic()
+    heartbeat = _Heartbeat(lease)
+    attempted = 0
+    try:
+        for message in messages:
+            if lease.lost or (stop is not None and stop.is_set()):
+                break
+            if time.monotonic() - read_at >= CONFIG_RECHECK:
+                results.update(_record(lease, tried))
+                tried = []
+                config, read_at = active_smtp_config(), time.monotonic()
+            tried.append(_attempt(message, config, lease))
+            attempted += 1
+    finally:
+        heartbeat.stop()
+        POOL.release()
+        results.update(_record(lease, tried))
+        release(lease, messages[attempted:])
+    return results
+
+
+def _attempt(message: Message, config: SmtpConfig | None, lease: Lease) -> _Tried:
     started = timezone.now()
-    config = active_smtp_config()
-    # Every recipient in one query, kept on the message for the headers and the results:
-    # while we hold the lease nobody else writes them.
-    prefetch_related_objects([message], "recipients")
     waiting = (RecipientStatus.PENDING, RecipientStatus.DEFERRED)
     pending = [r for r in message.recipients.all() if r.status in waiting]
     outcome, detail = "error", ""
-    heartbeat = _Heartbeat(message)
     try:
         if config is None:
             raise TemporaryFailure("No SMTP configuration is active.")
-        _send(message, config, pending)
+        _send(message, config, pending, lease)
         outcome = "done"
     except Unsendable as exc:
         detail = str(exc)[:1000]
@@ -358,18 +504,16 @@ def deliver(message_id: int) -> str:
                 r.status, r.smtp_code, r.smtp_reply = RecipientStatus.DEFERRED, None, detail
         outcome = "deferred"
     except Exception as exc:  # a bug must not strand the message in "sending"
-        logger.exception("delivery of message %s failed unexpectedly", message_id)
+        logger.exception("delivery of message %s failed unexpectedly", message.pk)
         detail = f"Internal error: {type(exc).__name__}"
         for r in pending:
             if r.status not in (RecipientStatus.SENT, RecipientStatus.FAILED):
                 r.status, r.smtp_reply = RecipientStatus.DEFERRED, detail
         outcome = "deferred"
-    finally:
-        heartbeat.stop()
-    return _finish(message, config, pending, started=started, outcome=outcome, detail=detail)
+    return _Tried(message, config, pending, started, timezone.now(), outcome, detail)
 
 
-def _send(message: Message, config: SmtpConfig, pending: list[Recipient]) -> None:
+def _send(message: Message, config: SmtpConfig, pending: list[Recipient], lease: Lease) -> None:
     sender = compose.envelope_sender(config.sender_address, config.username)
     if not sender:  # a configuration problem an admin can fix: wait for it, do not fail
         raise TemporaryFailure("The active SMTP configuration has no sender address.")
@@ -399,9 +543,9 @@ def _send(message: Message, config: SmtpConfig, pending: list[Recipient]) -> Non
     smtp = POOL.get(config)
     try:
         if smtp.has_extn("pipelining"):
-            _transact_pipelined(smtp, message, sender, raw, pending)
+            _transact_pipelined(smtp, lease, sender, raw, pending)
         else:
-            _transact(smtp, message, sender, raw, pending)
+            _transact(smtp, lease, sender, raw, pending)
     except (OSError, smtplib.SMTPException) as exc:
         # Dropped, timed out or a 421: nothing is known to be delivered; retry (with the
         # same Message-ID, so a copy that did arrive is recognisable as the same message).
@@ -416,7 +560,7 @@ LEASE_LOST = "The lease ran out before the message was sent."
 
 
 def _transact(
-    smtp: smtplib.SMTP, message: Message, sender: str, raw: bytes, pending: list[Recipient]
+    smtp: smtplib.SMTP, lease: Lease, sender: str, raw: bytes, pending: list[Recipient]
 ) -> None:
     """One command, one reply: for servers that do not offer PIPELINING."""
     code, reply = smtp.mail(sender)
@@ -436,7 +580,7 @@ def _transact(
         smtp.rset()
         POOL.release()
         return
-    if not _renew_lease(message):
+    if not lease.confirm():
         # We stalled past our lease and another worker has the message now: sending the
         # data too would deliver it twice.
         smtp.rset()
@@ -452,7 +596,7 @@ def _transact(
 
 
 def _transact_pipelined(
-    smtp: smtplib.SMTP, message: Message, sender: str, raw: bytes, pending: list[Recipient]
+    smtp: smtplib.SMTP, lease: Lease, sender: str, raw: bytes, pending: list[Recipient]
 ) -> None:
     """RFC 2920: MAIL, every RCPT and DATA in one write, then their replies in order — one
     round trip instead of one per command, with the same per-recipient results. Every reply
@@ -489,7 +633,7 @@ def _transact_pipelined(
         _all(accepted, code, final)
         POOL.release()
         return
-    if not _renew_lease(message):
+    if not lease.confirm():
         # We stalled past our lease and another worker has the message now. The server
         # waits for the message: a dot would send an empty one, so the session is cut.
         POOL.discard(broken=True)
@@ -535,17 +679,88 @@ def backoff(attempt: int) -> float:
     return delay * random.uniform(0.8, 1.2)
 
 
-@transaction.atomic
-def _finish(
-    message: Message,
-    config: SmtpConfig | None,
-    pending: list[Recipient],
-    *,
-    started: Any,
-    outcome: str,
-    detail: str,
-) -> str:
-    now = timezone.now()
+def _record(lease: Lease, tried: list[_Tried]) -> dict[int, str]:
+    """Write the results of a batch's attempts with a few bulk statements in one transaction,
+    for the messages whose lease is still ours (checked under lock: a worker that took one
+    over decides it), then log one line per attempt."""
+    if not tried:
+        return {}
+    results: dict[int, str] = {}
+    with lease.lock, transaction.atomic():
+        ids = [t.message.pk for t in tried]
+        held = set(
+            Message.objects.select_for_update()
+            .filter(pk__in=ids, status=MessageStatus.SENDING, lease_owner=lease.owner)
+            .values_list("pk", flat=True)
+        )
+        lease.held.difference_update(ids)
+        messages: list[Message] = []
+        recipients: list[Recipient] = []
+        attempts: list[Attempt] = []
+        for t in tried:
+            if t.message.pk not in held:
+                results[t.message.pk] = "lease-lost"
+                continue
+            changed = _settle(t)
+            messages.append(t.message)
+            recipients.extend(changed)
+            results[t.message.pk] = str(t.message.status)
+            attempts.append(
+                Attempt(
+                    message=t.message,
+                    number=t.message.attempt_count,
+                    config=t.config,
+                    server=str(t.config) if t.config is not None else "",
+                    worker=WORKER_ID[:64],  # the column is 64 wide; host names can be longer
+                    started_at=t.started,
+                    finished_at=t.finished,
+                    outcome=t.message.status if t.outcome == "done" else t.outcome,
+                    detail=(t.detail or t.message.last_error)[:1000],
+                )
+            )
+        if messages:
+            Message.objects.bulk_update(messages, _RESULT_FIELDS)
+        if recipients:
+            Recipient.objects.bulk_update(
+                recipients, ["status", "smtp_code", "smtp_reply", "updated_at"]
+            )
+        if attempts:
+            Attempt.objects.bulk_create(attempts)
+        for t in tried:
+            failed = [r for r in t.message.recipients.all() if r.status == RecipientStatus.FAILED]
+            final = t.message.pk in held and t.message.status != MessageStatus.DEFERRED
+            if final and failed and t.config is not None:
+                outbox.queue_failure_notice(
+                    failed=t.message,
+                    addresses=list(t.config.failure_emails or []),
+                    summary=_failure_summary(t.message, failed),
+                )
+    for t in tried:
+        done = results[t.message.pk]
+        outcome = done if t.outcome == "done" or done == "lease-lost" else t.outcome
+        tried_ids = {r.pk for r in t.pending}
+        _log_attempt(
+            t.message,
+            t.config,
+            [r for r in t.message.recipients.all() if r.pk in tried_ids],  # as saved
+            outcome=outcome,
+            started=t.started,
+            now=t.finished,
+        )
+    return results
+
+
+_RESULT_FIELDS = [
+    "status", "config", "lease_owner", "lease_until", "last_error", "next_attempt_at",
+    "finished_at", "sent_at",
+]  # fmt: skip
+
+
+def _settle(t: _Tried) -> list[Recipient]:
+    """Decide the message's state after an attempt (sent, failed, or deferred with backoff;
+    failed once it is too old) and set it on the message and its recipients; the recipients
+    to write."""
+    message, now = t.message, t.finished
     # While the lease is ours nobody else writes the recipients: they are as loaded at the
     # claim, plus this attempt's results.
     recipients = list(message.recipients.all())
@@ -558,7 +773,7 @@ def _finish(
             return f"Gave up after {message.attempt_count} attempts: {r.smtp_reply}"[:1000]
         return r.smtp_reply
 
-    last_error = detail or next(
+    message.last_error = t.detail or next(
         (
             f"{r.smtp_code or ''} {reply(r)}".strip()[:1000]
             for r in recipients
@@ -566,70 +781,27 @@ def _finish(
         ),
         "",
     )
-    final: dict[str, Any] = {
-        "config": config,
-        "lease_owner": "",
-        "lease_until": None,
-        "last_error": last_error,
-    }
+    message.config = t.config
+    message.lease_owner, message.lease_until = "", None
     sent = [r for r in recipients if r.status == RecipientStatus.SENT]
     if deferred and not give_up:
-        final["status"] = MessageStatus.DEFERRED
-        final["next_attempt_at"] = now + timedelta(seconds=backoff(message.attempt_count))
+        message.status = MessageStatus.DEFERRED
+        message.next_attempt_at = now + timedelta(seconds=backoff(message.attempt_count))
     else:
-        final["status"] = MessageStatus.SENT if sent else MessageStatus.FAILED
-        final["finished_at"] = now
+        message.status = MessageStatus.SENT if sent else MessageStatus.FAILED
+        message.finished_at = now
         if sent and message.sent_at is None:
-            final["sent_at"] = now
-    # One conditional UPDATE checks the lease is still ours and records the outcome (only the
-    # columns that change; never the body again).
-    held = Message.objects.filter(
-        pk=message.pk, status=MessageStatus.SENDING, lease_owner=message.lease_owner
-    ).update(**final)
-    if not held:  # our lease ran out and another worker took over: it decides
-        _log_attempt(message, config, pending, outcome="lease-lost", started=started, now=now)
-        return "lease-lost"
-    for name, value in final.items():
-        setattr(message, name, value)
+            message.sent_at = now
+    changed = list(t.pending)
     for r in recipients:
         r.smtp_reply = reply(r)
         if give_up and r.status == RecipientStatus.DEFERRED:
             r.status = RecipientStatus.FAILED
-            if r not in pending:
-                r.save(update_fields=["status", "smtp_reply", "updated_at"])
-    for r in pending:
-        r.save(update_fields=["status", "smtp_code", "smtp_reply", "updated_at"])
-    if message.status == MessageStatus.DEFERRED:
-        outbox.enqueue_on_commit(message.pk, run_after=message.next_attempt_at)
-    else:
-        failed = [r for r in recipients if r.status == RecipientStatus.FAILED]
-        if failed and config is not None:
-            outbox.queue_failure_notice(
-                failed=message,
-                addresses=list(config.failure_emails or []),
-                summary=_failure_summary(message, failed),
-            )
-    Attempt.objects.create(
-        message=message,
-        number=message.attempt_count,
-        config=config,
-        server=str(config) if config is not None else "",
-        worker=WORKER_ID[:64],  # the column is 64 wide; host names can be longer
-        started_at=started,
-        finished_at=now,
-        outcome=message.status if outcome == "done" else outcome,
-        detail=(detail or message.last_error)[:1000],
-    )
-    tried = {r.pk for r in pending}
-    _log_attempt(
-        message,
-        config,
-        [r for r in recipients if r.pk in tried],  # as saved (a give-up included)
-        outcome=str(message.status if outcome == "done" else outcome),
-        started=started,
-        now=now,
-    )
-    return str(message.status)
+            if r not in t.pending:
+                changed.append(r)
+    for r in changed:
+        r.updated_at = now
+    return changed
 
 
 def _log_attempt(
@@ -692,46 +864,3 @@ def _failure_summary(message: Message, failed: list[Recipient]) -> str:
         *(f"  {r.address}: {r.smtp_code or ''} {r.smtp_reply}".rstrip() for r in failed),
     ]
     return "\n".join(lines) + "\n"
-
-
-# --- recovery ------------------------------------------------------------------------------
-
-
-def sweep(*, grace: float | None = None) -> int:
-    """Enqueue due messages whose task was lost (a killed worker, a lost enqueue). A second
-    task for the same message is harmless: only one worker can claim it."""
-    from outbound.mail.tasks import deliver_message
-
-    grace = settings.OUTBOUND_SWEEP_INTERVAL if grace is None else grace
-    now = timezone.now()
-    due = Message.objects.filter(
-        Q(
-            status__in=[MessageStatus.QUEUED, MessageStatus.DEFERRED],
-            next_attempt_at__lte=now - timedelta(seconds=grace),
-        )
-        | Q(status=MessageStatus.SENDING, lease_until__lt=now)
-    ).values_list("pk", flat=True)[:1000]
-    waiting = _messages_with_waiting_tasks()
-    count = 0
-    for pk in due:
-        if pk in waiting:  # a backlog, not a lost task
-            continue
-        deliver_message.enqueue(pk)
-        count += 1
-    return count
-
-
-def _messages_with_waiting_tasks() -> set[int]:
-    """Messages that already have a task waiting, when the backend lets us see (the database
-    backend does); otherwise the empty set, and a duplicate task is merely a no-op."""
-    if "django_tasks_db" not in str(settings.TASKS["default"]["BACKEND"]):
-        return set()
-    from django_tasks import TaskResultStatus
-    from django_tasks_db.models import DBTaskResult
-
-    from outbound.mail.tasks import deliver_message
-
-    rows = DBTaskResult.objects.filter(
-        status=TaskResultStatus.READY, task_path=deliver_message.module_path
-    ).values_list("args_kwargs", flat=True)
-    return {int(r["args"][0]) for r in rows if r.get("args")}

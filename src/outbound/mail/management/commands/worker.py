@@ -1,61 +1,95 @@
-"""``outbound worker``: deliver queued mail (run as many as you like, on any machine).
+"""``outbound worker``: deliver queued mail (run as many as you like, on any machine that
+reaches the database).
 
-It runs django-tasks' database worker for the delivery tasks and, beside it, a sweeper that
-re-enqueues due messages whose task was lost (for instance when a worker was killed while
-sending: its lease runs out and another worker takes the message over). When it stops
-(SIGTERM, SIGINT, ``--batch`` done) its open SMTP connections end with QUIT.
+The outbox is the queue: the worker claims batches of due messages (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, so workers never wait for or take each other's), delivers each batch
+over one connection and records the results in bulk; when nothing is due it looks again every
+``--interval`` seconds. A killed worker's messages are taken over by the others once their
+lease (``OUTBOUND_SEND_LEASE``) runs out. On SIGTERM or SIGINT it finishes the message in
+hand, gives the rest of its batch back, says QUIT on its open SMTP connections and logs what
+it did.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
+import time
 from typing import Any
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
+from django.db.backends.signals import connection_created
 
-from outbound.mail.sender import POOL, WORKER_ID, sweep
+from outbound.mail.sender import POOL, WORKER_ID, deliver_due
 
 logger = logging.getLogger("outbound.worker")
 
 
+class _Counter:
+    """SQL statements this process ran (every thread's connection), for the stop line."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        with self._lock:
+            self.statements += 1
+        return execute(sql, params, many, context)
+
+    def install(self, sender: Any, connection: Any, **kwargs: Any) -> None:
+        if self not in connection.execute_wrappers:
+            connection.execute_wrappers.append(self)
+
+
 class Command(BaseCommand):
-    help = "Deliver queued mail: the task worker plus a sweeper for lost tasks."
+    help = "Deliver queued mail: claim due messages in batches and send them."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--interval", type=float, default=0.2, help="Idle poll interval (s).")
-        parser.add_argument("--batch", action="store_true", help="Exit when the queue is empty.")
+        parser.add_argument("--batch", action="store_true", help="Exit when nothing is due.")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=settings.OUTBOUND_WORKER_BATCH,
+            help="Messages claimed at a time (default OUTBOUND_WORKER_BATCH).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+        counter = _Counter()
+        connection_created.connect(counter.install)
+        from django.db import connections
 
-        def sweeper() -> None:
-            while not stop.wait(settings.OUTBOUND_SWEEP_INTERVAL):
-                try:
-                    swept = sweep()
-                    if swept:
-                        logger.info("re-enqueued %d due message(s)", swept)
-                except Exception:  # keep sweeping; the next round may succeed
-                    logger.exception("sweep failed")
-                finally:
-                    close_old_connections()
-
-        if not options["batch"]:
-            sweep(grace=0)  # whatever a previous worker left behind
-            threading.Thread(target=sweeper, name="sweeper", daemon=True).start()
+        for conn in connections.all(initialized_only=True):
+            counter.install(None, conn)
+        cpu, delivered = time.process_time(), 0
         logger.info("worker %s starting", WORKER_ID)
         try:
-            call_command(
-                "db_worker",
-                interval=options["interval"],
-                batch=options["batch"],
-                startup_delay=False,
-                worker_id=WORKER_ID[:64],
-                reload=False,
-            )
+            while not stop.is_set():
+                results = deliver_due(limit=max(1, options["batch_size"]), stop=stop)
+                delivered += len(results)
+                if not results:
+                    if options["batch"]:
+                        break
+                    close_old_connections()
+                    stop.wait(options["interval"])
         finally:
-            stop.set()
             POOL.close_all()  # QUIT to the server of every connection kept open
+            connection_created.disconnect(counter.install)
+            for conn in connections.all(initialized_only=True):
+                if counter in conn.execute_wrappers:
+                    conn.execute_wrappers.remove(counter)
+            logger.info(
+                "worker %s stopped: messages=%d sql_statements=%d cpu_seconds=%.3f",
+                WORKER_ID,
+                delivered,
+                counter.statements,
+                time.process_time() - cpu,
+            )
