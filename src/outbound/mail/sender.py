@@ -33,6 +33,7 @@ from django.db.models import Case, F, Value, When, prefetch_related_objects
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
+from outbound.core import bulk
 from outbound.core.secrets import SecretDecryptionError
 from outbound.integrations.microsoft import AccessToken, fetch_token
 from outbound.integrations.models import AuthenticationObject
@@ -718,12 +719,10 @@ def _record(lease: Lease, tried: list[_Tried]) -> dict[int, str]:
                     detail=(t.detail or t.message.last_error)[:1000],
                 )
             )
-        if messages:
-            Message.objects.bulk_update(messages, _RESULT_FIELDS)
-        if recipients:
-            Recipient.objects.bulk_update(
-                recipients, ["status", "smtp_code", "smtp_reply", "updated_at"]
-            )
+        bulk.update_rows(Message, {m.pk: bulk.values_of(m, _RESULT_FIELDS) for m in messages})
+        bulk.update_rows(
+            Recipient, {r.pk: bulk.values_of(r, _RECIPIENT_FIELDS) for r in recipients}
+        )
         if attempts:
             Attempt.objects.bulk_create(attempts)
         for t in tried:
@@ -750,6 +749,7 @@ def _record(lease: Lease, tried: list[_Tried]) -> dict[int, str]:
     return results
 
 
+_RECIPIENT_FIELDS = ["status", "smtp_code", "smtp_reply", "updated_at"]
 _RESULT_FIELDS = [
     "status", "config", "lease_owner", "lease_until", "last_error", "next_attempt_at",
     "finished_at", "sent_at",
