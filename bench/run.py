@@ -5,20 +5,33 @@
 1b. Throughput of the integrations list (100 rows, ``name__icontains`` filter,
    ``ordering=-created_at``) over the same bare view. Goal: ratio >= 0.3; and the number of SQL
    queries per list request must not grow with the page size (limit 10 vs 100).
+1c. Throughput of a single ``POST /api/messages/`` (one recipient, ~0.9 KB of text; the
+   active configuration points at a loopback server, no worker runs, so the messages only
+   accumulate) over the same bare view. Goal: ratio >= 0.5 (issue 11).
 2. Time of ``POST /api/administration/smtp-settings/test/`` (STARTTLS + AUTH) over a raw
    smtplib connect + STARTTLS + AUTH + QUIT against the same local aiosmtpd server.
-   Goal: ratio <= 1.2.
+   Goal: ratio <= 1.5 (issue 11; it was 1.2 before).
 3. The sender: messages/s from ``POST /api/messages/`` until the message is ``sent``, with 1
    and then 2 ``outbound worker`` processes, into a local plain-SMTP aiosmtpd sink; next to
    raw smtplib sending the same messages over one persistent connection to the same sink.
-   Goal: ratio >= 0.5. Postfix's ``smtp-source`` is timed too when it is installed. With one
-   worker a second round submits the same traffic ``BENCH_SEND_BATCH`` (500) messages at a
-   time through ``POST /api/messages/batch/`` (0 skips it).
+   Goal: ratio >= 0.5 with one worker, on SQLite (part ``sender``) and on PostgreSQL (part
+   ``sender-pg``: a fresh database on ``BENCH_PG_URL``'s server, dropped at the end; skipped,
+   saying why, when the server does not answer). With one worker a second round submits the
+   same traffic ``BENCH_SEND_BATCH`` (500) messages at a time through
+   ``POST /api/messages/batch/`` (0 skips it). Postfix's ``smtp-source`` is timed too when it
+   is installed. Each round has fresh workers; for each it reports the workers' CPU per
+   message (utime + stime from ``/proc/<pid>/stat`` just before and after the measured round;
+   goal <= 2 ms) and SQL statements per message, from the line each worker logs when it stops
+   (``worker <id> stopped: messages=<n> sql_statements=<n> cpu_seconds=<s>``, over its whole
+   life, so including its 20 warm-up messages, start-up and idle polls; goal <= 2). The CPU
+   and SQL goals are judged on the one-worker batch round (the worker drains a backlog, as
+   "amortised over a batch" means), or the single-POST round when there is none.
 4. One worker's RSS (``/proc/<pid>/status``) after ``BENCH_RSS_FIRST`` (10k) messages and
    after ``BENCH_RSS_SECOND`` more. Goal: growth <= 10 %.
 
-``BENCH_PARTS`` (default ``api,sender,rss``) picks parts: ``api`` is 1-2. The sender parts use
-a database, gunicorn and sink of their own, so they neither see nor disturb parts 1-2.
+``BENCH_PARTS`` (default ``api,sender,sender-pg,rss``) picks parts: ``api`` is 1-2. The sender
+parts use a database, gunicorn and sink of their own, so they neither see nor disturb parts
+1-2. A summary of every goal (figure, goal, met / NOT met) closes the report.
 
 The machine is shared and noisy, so baseline and subject rounds are interleaved and only
 ratios are meant to be compared between runs. Everything lives in a temporary directory
@@ -57,6 +70,7 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import trustme
 from aiosmtpd.controller import Controller
@@ -75,7 +89,11 @@ ROUND_SECONDS = float(os.environ.get("BENCH_ROUND_SECONDS", "3"))
 WARMUP_SECONDS = 1.0
 SMTP_ROUNDS = int(os.environ.get("BENCH_SMTP_ROUNDS", "25"))  # latency samples per path
 SMTP_WARMUP = 3
-PARTS = {p.strip() for p in os.environ.get("BENCH_PARTS", "api,sender,rss").split(",") if p}
+PARTS = {
+    p.strip()
+    for p in os.environ.get("BENCH_PARTS", "api,sender,sender-pg,rss").split(",")
+    if p.strip()
+}
 
 BARE = "/bench/bare/"
 SETTINGS = "/api/administration/smtp-settings/"
@@ -84,7 +102,8 @@ LIST = "/api/integrations/?name__icontains=integration&ordering=-created_at&limi
 LIST_SIZE = 100
 THROUGHPUT_GOAL = 0.6  # subject req/s / bare req/s, at least
 LIST_GOAL = 0.3  # the integrations list (100 rows) req/s / bare req/s, at least
-LATENCY_GOAL = 1.2  # endpoint time / raw smtplib time, at most
+LATENCY_GOAL = 1.5  # endpoint time / raw smtplib time, at most (issue 11; was 1.2)
+POST_GOAL = 0.5  # single POST /api/messages/ req/s / bare req/s, at least
 
 ADMIN_USER = "bench-admin"
 SMTP_USER = "bench"
@@ -167,8 +186,10 @@ class LoadResult:
         }
 
 
-def load(port: int, token: str, path: str, seconds: float) -> LoadResult:
-    """``CLIENTS`` threads GET ``path`` back to back for ``seconds``; count the 200s."""
+def load(port: int, token: str, path: str, seconds: float, body: Any = None) -> LoadResult:
+    """``CLIENTS`` threads GET ``path`` back to back for ``seconds``; count the 200s. With a
+    ``body``, they POST it instead and count the 202s."""
+    method, expected = ("GET", 200) if body is None else ("POST", 202)
     result = LoadResult(path)
     lock = threading.Lock()
     start_gate = threading.Barrier(CLIENTS + 1)
@@ -182,12 +203,12 @@ def load(port: int, token: str, path: str, seconds: float) -> LoadResult:
         start_gate.wait()
         while (now := time.perf_counter()) < deadline:
             try:
-                status, _ = client.request("GET", path)
+                status, _ = client.request(method, path, body)
             except (OSError, http.client.HTTPException):
                 errors += 1
                 continue
             latencies.append(time.perf_counter() - now)
-            if status == 200:
+            if status == expected:
                 ok += 1
             else:
                 errors += 1
@@ -212,15 +233,18 @@ def load(port: int, token: str, path: str, seconds: float) -> LoadResult:
     return result
 
 
-def compare_throughput(port: int, token: str, subject: str, goal: float) -> dict[str, Any]:
-    """Interleaved rounds of the bare view and ``subject``; the median of per-round ratios."""
-    for path in (BARE, subject):
-        load(port, token, path, WARMUP_SECONDS)
+def compare_throughput(
+    port: int, token: str, subject: str, goal: float, body: Any = None
+) -> dict[str, Any]:
+    """Interleaved rounds of the bare view and ``subject`` (POSTed ``body`` if one is given);
+    the median of per-round ratios."""
+    load(port, token, BARE, WARMUP_SECONDS)
+    load(port, token, subject, WARMUP_SECONDS, body)
     rounds: dict[str, list[LoadResult]] = {"bare": [], "subject": []}
     for i in range(ROUNDS):
-        order = [("bare", BARE), ("subject", subject)]
-        for key, path in order if i % 2 == 0 else order[::-1]:
-            rounds[key].append(load(port, token, path, ROUND_SECONDS))
+        order: list[tuple[str, str, Any]] = [("bare", BARE, None), ("subject", subject, body)]
+        for key, path, payload in order if i % 2 == 0 else order[::-1]:
+            rounds[key].append(load(port, token, path, ROUND_SECONDS, payload))
         b, s = rounds["bare"][-1], rounds["subject"][-1]
         print(f"  round {i + 1}: bare {b.rps:.0f} req/s, subject {s.rps:.0f} req/s")
     ratios = [
@@ -236,6 +260,7 @@ def compare_throughput(port: int, token: str, subject: str, goal: float) -> dict
         },
         "subject": {
             "path": subject,
+            "method": "GET" if body is None else "POST",
             "rounds": [r.summary() for r in rounds["subject"]],
             "median_rps": round(statistics.median(r.rps for r in rounds["subject"]), 1),
         },
@@ -406,7 +431,8 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], log: Path) -> Iterator[int]:
+def gunicorn(env: dict[str, str], log: Path) -> Iterator[tuple[int, int]]:
+    """A gunicorn of the bench's size; yields its port and its master's pid."""
     port = free_port()
     cmd = [
         str(BIN / "gunicorn"), "outbound.wsgi:application", "--bind", f"{HOST}:{port}",
@@ -418,7 +444,7 @@ def gunicorn(env: dict[str, str], log: Path) -> Iterator[int]:
         )
     try:
         wait_healthy(proc, port, log)
-        yield port
+        yield port, proc.pid
     finally:
         stop(proc)
 
@@ -453,8 +479,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(5)
 
 
-def bench_env(tmp: Path, ca_file: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # SQLite in tmp only
+def bench_env(tmp: Path, ca_file: str, database_url: str = "") -> dict[str, str]:
+    """The environment of every Outbound process of one part: SQLite in ``tmp``, or the
+    bench's own PostgreSQL database when ``database_url`` is given (never the caller's)."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    if database_url:
+        env["DATABASE_URL"] = database_url
     env.update(
         OUTBOUND_VAR_DIR=str(tmp),
         OUTBOUND_BENCH="1",
@@ -487,6 +517,9 @@ RSS_GOAL = 0.10  # worker RSS growth from the first to the second mark, at most
 SENDER = "bench@example.com"
 MAIL_TEXT = "Outbound bench message; the same text for every sender.\n" * 16  # ≈ 0.9 KB
 DELIVERY_TIMEOUT = 120.0  # seconds without progress before a round is given up
+WARMUP_MESSAGES = 20  # per fresh worker (or pair), before its measured round
+CPU_GOAL_MS = 2.0  # worker CPU per message, at most
+SQL_GOAL = 2.0  # SQL statements per message (amortised), at most
 
 
 class CountingSink:
@@ -494,6 +527,7 @@ class CountingSink:
 
     def __init__(self) -> None:
         self.count = 0
+        self.baseline = 0  # of which the bench's baselines (raw smtplib, smtp-source) sent
         self.duplicates = 0
         self._seen: set[bytes] = set()
 
@@ -556,13 +590,15 @@ def raw_send(port: int, messages: list[tuple[str, bytes]]) -> float:
 
 
 def smtp_source(port: int, count: int) -> float | None:
-    """Postfix's smtp-source (one session, same size) into the sink, if it is installed."""
+    """Postfix's smtp-source into the sink, if it is installed: one session (``-s 1``) that
+    stays connected between messages (``-d``; without it smtp-source connects per message),
+    the same body size (``-l`` counts the body only)."""
     tool = shutil.which("smtp-source")
     if tool is None:
         return None
-    size = len(render("size", 0)[1])
+    size = len(render("size", 0)[1].partition(b"\r\n\r\n")[2])
     cmd = [
-        tool, "-s", "1", "-m", str(count), "-l", str(size), "-f", SENDER,
+        tool, "-s", "1", "-d", "-m", str(count), "-l", str(size), "-f", SENDER,
         "-t", "rcpt@example.net", f"{HOST}:{port}",
     ]  # fmt: skip
     started = time.perf_counter()
@@ -608,9 +644,82 @@ def submit(port: int, token: str, bodies: list[dict[str, Any]], batch: int = 0) 
     return time.perf_counter() - started
 
 
-# ``outbound worker`` logs "worker <id> starting" (at INFO) right before django-tasks' loop,
-# which logs "Starting worker".
-WORKER_READY = re.compile(r"Starting worker|worker \S+ starting")
+# ``outbound worker`` logs "worker <id> starting" (at INFO) when it starts its loop (the
+# django-tasks loop it used to run logged "Starting worker"). Without such a line within
+# READY_WAIT the bench goes on anyway: the un-timed warm-up round shows the worker delivers.
+WORKER_READY = re.compile(r"Starting worker|worker \S+ start")
+READY_WAIT = 15.0
+# What the worker logs (INFO, logger outbound.worker) when it stops, cumulative over its life.
+WORKER_STOPPED = re.compile(
+    r"worker (?P<id>\S+) stopped: messages=(?P<messages>\d+) "
+    r"sql_statements=(?P<sql>\d+) cpu_seconds=(?P<cpu>[0-9.]+)"
+)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid: int) -> float:
+    """utime + stime of a process (all its threads), seconds, from /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; comm may hold " "
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
+
+
+class CpuMeter:
+    """CPU seconds of each process taking part in a sender round, so a round's time can be
+    split by whose it is: the workers, gunicorn (master and its worker processes), the
+    PostgreSQL backends serving the bench's database (on this machine; none on SQLite) and
+    the bench process itself (the submitting clients and the sink)."""
+
+    def __init__(self, workers: Workers, gunicorn_pid: int, database_url: str) -> None:
+        self.workers = workers
+        self.gunicorn_pid = gunicorn_pid
+        self.pg: Any = None
+        if database_url:
+            import psycopg
+
+            self.pg = psycopg.connect(database_url, autocommit=True, connect_timeout=10)
+
+    def close(self) -> None:
+        if self.pg is not None:
+            self.pg.close()
+
+    def _postgres(self) -> dict[int, float] | None:
+        if self.pg is None:
+            return None
+        pids = self.pg.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+        out = {}
+        for (pid,) in pids:
+            with suppress(OSError, ValueError):  # ended meanwhile, or not on this machine
+                out[pid] = proc_cpu(pid)
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        children = Path(f"/proc/{self.gunicorn_pid}/task/{self.gunicorn_pid}/children")
+        pids = [self.gunicorn_pid, *map(int, children.read_text().split())]
+        return {
+            "worker": self.workers.cpu_seconds(),
+            "gunicorn": sum(proc_cpu(pid) for pid in pids),
+            "postgresql": self._postgres(),
+            "bench": time.process_time(),
+        }
+
+    @staticmethod
+    def spent(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float | None]:
+        """CPU seconds per process kind between two snapshots (a backend that started in
+        between counts whole; one that ended in between is lost)."""
+        out: dict[str, float | None] = {}
+        for key in ("worker", "gunicorn", "bench"):
+            out[key] = after[key] - before[key]
+        pg_before, pg_after = before["postgresql"], after["postgresql"]
+        out["postgresql"] = (
+            None
+            if pg_after is None
+            else sum(cpu - pg_before.get(pid, 0.0) for pid, cpu in pg_after.items())
+        )
+        return out
 
 
 class Workers:
@@ -637,13 +746,18 @@ class Workers:
                     )
                 )
             self.log_files[self.procs[-1].pid] = log
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + READY_WAIT
         for proc in self.procs:  # ready once the worker says so (see WORKER_READY)
             log = self.log_of(proc)
             while WORKER_READY.search(log.read_text(errors="replace")) is None:
                 self.check_alive()
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"worker {proc.pid} did not start:\n{self.tail(proc)}")
+                    print(
+                        f"  (worker {proc.pid} logged no start line in {READY_WAIT:.0f} s; "
+                        "going on, the warm-up round checks it delivers)",
+                        flush=True,
+                    )
+                    break
                 time.sleep(0.1)
 
     def log_of(self, proc: subprocess.Popen[bytes]) -> Path:
@@ -669,19 +783,39 @@ class Workers:
             out.append((fields["VmRSS"], fields["VmHWM"]))
         return out
 
-    def stop(self) -> None:
-        """TERM (the worker finishes its task), then KILL whatever lingers; all of ours."""
-        for proc in self.procs:
+    def cpu_seconds(self) -> float:
+        """utime + stime of every running worker (its threads included; a worker runs no
+        child processes)."""
+        return sum(proc_cpu(proc.pid) for proc in self.procs)
+
+    def stop(self) -> list[dict[str, Any] | None]:
+        """TERM (the worker finishes what it holds), then KILL whatever lingers; all of ours.
+        Returns, per worker, what it logged when it stopped (see WORKER_STOPPED), or None."""
+        stopping, self.procs = self.procs, []
+        for proc in stopping:
             if proc.poll() is None:
                 proc.terminate()
-        for proc in self.procs:
+        for proc in stopping:
             with suppress(subprocess.TimeoutExpired):
                 proc.wait(10)
             with suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)  # the group is this worker's (new session)
             if proc.poll() is None:
                 proc.wait(5)
-        self.procs = []
+        reports: list[dict[str, Any] | None] = []
+        for proc in stopping:
+            found = WORKER_STOPPED.search(self.log_of(proc).read_text(errors="replace"))
+            reports.append(
+                None
+                if found is None
+                else {
+                    "worker": found["id"],
+                    "messages": int(found["messages"]),
+                    "sql_statements": int(found["sql"]),
+                    "cpu_seconds": float(found["cpu"]),
+                }
+            )
+        return reports
 
 
 def sent_count(api: Client) -> int:
@@ -698,11 +832,14 @@ def wait_delivered(
         if sink.count != progress:
             progress, last_change = sink.count, time.monotonic()
         elif time.monotonic() - last_change > DELIVERY_TIMEOUT:
+            tails = "".join(f"\n--- worker {p.pid}:\n{workers.tail(p)}" for p in workers.procs)
             raise RuntimeError(
                 f"no progress for {DELIVERY_TIMEOUT:.0f} s: {sink.count}/{at_sink} at the sink, "
-                f"{sent_count(api)}/{sent} sent"
+                f"{sent_count(api)}/{sent} sent{tails}"
             )
-        time.sleep(0.05 if sink.count < at_sink else 0.2)
+        # Fine-grained, so the round's end is seen within ~50 ms (the sink check is in-process;
+        # the API is asked only once the sink holds them all).
+        time.sleep(0.01 if sink.count < at_sink else 0.05)
 
 
 def outbound_round(
@@ -729,34 +866,35 @@ def outbound_round(
     }
 
 
-def task_counts(database: Path) -> dict[str, Any]:
-    """Tasks per status and per message, read straight from the bench's SQLite file."""
+def outbox_counts(env: dict[str, str], tmp: Path) -> dict[str, int]:
+    """Messages in the outbox per status, read straight from the part's database."""
+    query = "SELECT status, count(*) FROM mail_message GROUP BY status ORDER BY status"
+    if env.get("DATABASE_URL"):
+        import psycopg
+
+        with psycopg.connect(env["DATABASE_URL"], connect_timeout=10) as db:
+            return {str(k): int(v) for k, v in db.execute(query).fetchall()}
+    database = tmp / "outbound.sqlite3"
     with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=20)) as db:
-        statuses = dict(
-            db.execute(
-                "SELECT status, count(*) FROM django_tasks_database_dbtaskresult GROUP BY status"
-            ).fetchall()
-        )
-        messages = db.execute("SELECT count(*) FROM mail_message").fetchone()[0]
-    tasks = sum(statuses.values())
-    return {
-        "tasks": tasks,
-        "messages": messages,
-        "tasks_per_message": round(tasks / messages, 3) if messages else None,
-        "by_status": statuses,
-    }
+        return {str(k): int(v) for k, v in db.execute(query).fetchall()}
 
 
-def measure_sender(tmp: Path, ca_file: str) -> dict[str, Any]:
-    """Throughput with 1 and 2 workers next to raw smtplib; then one worker's RSS over a
-    long run. A fresh database, gunicorn and plain SMTP sink of its own."""
-    env = bench_env(tmp, ca_file)
-    print("sender: migrate, bootstrap-admin, sink, gunicorn ...", flush=True)
+def measure_sender(
+    tmp: Path, ca_file: str, database_url: str = "", throughput: bool = True, rss: bool = False
+) -> dict[str, Any]:
+    """Throughput with 1 and 2 workers next to raw smtplib; then, if asked, one worker's RSS
+    over a long run. A fresh database (SQLite in ``tmp``, or ``database_url``), gunicorn and
+    plain SMTP sink of its own."""
+    env = bench_env(tmp, ca_file, database_url)
+    result: dict[str, Any] = {"database": "postgresql" if database_url else "sqlite"}
+    print(f"sender ({result['database']}): migrate, bootstrap-admin, sink, gunicorn", flush=True)
     run([str(BIN / "outbound"), "migrate", "--noinput"], env)
     run([str(BIN / "outbound"), "bootstrap-admin"], env)
-    result: dict[str, Any] = {}
     workers = Workers(env, tmp)
-    with sink_server() as (sink_port, sink), gunicorn(env, tmp / "gunicorn.log") as port:
+    with (
+        sink_server() as (sink_port, sink),
+        gunicorn(env, tmp / "gunicorn.log") as (port, gunicorn_pid),
+    ):
         anon = Client(port)
         login = {"username": ADMIN_USER, "password": env["OUTBOUND_ADMIN_PASSWORD"]}
         token = anon.json("POST", "/api/auth/token/", login)["access"]
@@ -769,73 +907,120 @@ def measure_sender(tmp: Path, ca_file: str) -> dict[str, Any]:
         if (current["host"], current["port"], current["tls"]) != (HOST, sink_port, False):
             raise RuntimeError(f"GET {SETTINGS} did not return the sink: {current}")
         try:
-            if "sender" in PARTS:
-                result["throughput"] = sender_throughput(api, token, sink, sink_port, workers)
-            if "rss" in PARTS:
+            if throughput:
+                meter = CpuMeter(workers, gunicorn_pid, database_url)
+                try:
+                    result["throughput"] = sender_throughput(
+                        api, token, sink, sink_port, workers, meter
+                    )
+                finally:
+                    meter.close()
+            if rss:
                 result["worker_rss"] = worker_rss(api, env, sink, workers)
         finally:
             workers.stop()
             api.close()
+        # What Outbound delivered: the sink also counts the baselines' messages.
+        result["delivered_at_sink"] = sink.count - sink.baseline
         result["duplicates_at_sink"] = sink.duplicates
-        result["delivered_at_sink"] = sink.count
-    result["tasks"] = task_counts(tmp / "outbound.sqlite3")
+    result["outbox_by_status"] = outbox_counts(env, tmp)
     return result
 
 
-def sender_throughput(
-    api: Client, token: str, sink: CountingSink, sink_port: int, workers: Workers
+def round_costs(
+    reports: list[dict[str, Any] | None], cpu_seconds: float, count: int
 ) -> dict[str, Any]:
+    """The workers' CPU per message over the measured round (from /proc), and SQL statements
+    and CPU per message over their whole lives (from their stop lines, when they log one)."""
+    costs: dict[str, Any] = {
+        "worker_cpu_ms_per_msg": round(cpu_seconds * 1000 / count, 3),
+        "worker_stop_lines": reports,
+    }
+    if reports and all(r is not None for r in reports):
+        lives = [r for r in reports if r is not None]
+        messages = sum(r["messages"] for r in lives)
+        sql = sum(r["sql_statements"] for r in lives)
+        cpu = sum(r["cpu_seconds"] for r in lives)
+        costs["life_messages"] = messages
+        costs["life_sql_per_msg"] = round(sql / messages, 3) if messages else None
+        costs["life_cpu_ms_per_msg"] = round(cpu * 1000 / messages, 3) if messages else None
+    return costs
+
+
+def sender_throughput(
+    api: Client, token: str, sink: CountingSink, sink_port: int, workers: Workers, meter: CpuMeter
+) -> dict[str, Any]:
+    """Rounds of Outbound (fresh workers each: 1 worker with single POSTs, 1 with batch POSTs,
+    2 with single POSTs) with raw smtplib rounds before, between and after them."""
     count = SEND_MESSAGES
     raw_rates: list[float] = []
 
     def raw_round(tag: str) -> None:
         messages = [render(tag, i) for i in range(count)]  # built outside the timing
         raw_rates.append(raw_send(sink_port, messages))
+        sink.baseline += count
         print(f"  raw smtplib: {raw_rates[-1]:.0f} msgs/s", flush=True)
 
     print(f"sender throughput: {count} messages per round ...", flush=True)
     raw_send(sink_port, [render("warm-up", i) for i in range(50)])
+    sink.baseline += 50
+    plan = [("1", 1, 0), ("1-batch", 1, SEND_BATCH), ("2", 2, 0)]
     rounds: dict[str, dict[str, Any]] = {}
     raw_round("raw-1")
-    for n_workers in (1, 2):
+    for key, n_workers, batch in plan:
+        if key == "1-batch" and not SEND_BATCH:
+            continue
         workers.start(n_workers)
         try:
-            outbound_round(api, token, sink, workers, f"warm-up-{n_workers}", 20)
-            rounds[str(n_workers)] = outbound_round(
-                api, token, sink, workers, f"workers-{n_workers}", count
-            )
-            if n_workers == 1 and SEND_BATCH:
-                # The same traffic submitted SEND_BATCH at a time (POST /api/messages/batch/).
-                rounds["1-batch"] = outbound_round(
-                    api, token, sink, workers, "workers-1-batch", count, SEND_BATCH
-                )
+            outbound_round(api, token, sink, workers, f"warm-up-{key}", WARMUP_MESSAGES)
+            before = meter.snapshot()
+            measured = outbound_round(api, token, sink, workers, f"workers-{key}", count, batch)
+            spent = CpuMeter.spent(before, meter.snapshot())
         finally:
-            workers.stop()
+            reports = workers.stop()
+        rounds[key] = {**measured, **round_costs(reports, spent["worker"] or 0.0, count)}
+        rounds[key]["cpu_ms_per_msg_by_process"] = {
+            k: None if v is None else round(v * 1000 / count, 3) for k, v in spent.items()
+        }
+        rounds[key]["wall_ms_per_msg"] = round(measured["seconds"] * 1000 / count, 3)
+        sql = rounds[key].get("life_sql_per_msg")
         print(
-            f"  Outbound, {n_workers} worker(s): {rounds[str(n_workers)]['msgs_per_s']:.0f} msgs/s",
+            f"  Outbound, {round_label(key, batch)}: {measured['msgs_per_s']:.0f} msgs/s, "
+            f"worker CPU {rounds[key]['worker_cpu_ms_per_msg']:.2f} ms/msg, SQL "
+            f"{'not reported' if sql is None else f'{sql:.2f}'}/msg",
             flush=True,
         )
-        if n_workers == 1 and "1-batch" in rounds:
-            print(
-                f"  Outbound, 1 worker, batch POSTs: {rounds['1-batch']['msgs_per_s']:.0f} msgs/s",
-                flush=True,
-            )
-        raw_round(f"raw-{n_workers + 1}")
+        raw_round(f"raw-after-{key}")
     raw = statistics.median(raw_rates)
     source = smtp_source(sink_port, count)
-    best = max(r["msgs_per_s"] for r in rounds.values())
+    if source is not None:
+        sink.baseline += count
+    ratios = {k: round(r["msgs_per_s"] / raw, 3) for k, r in rounds.items()}
+    one = {k: v for k, v in ratios.items() if k.startswith("1")}
+    best_one = max(one, key=lambda k: one[k])
+    # CPU and SQL are judged where the worker drains a backlog (the batch round), else "1".
+    costs_round = "1-batch" if "1-batch" in rounds else "1"
     return {
         "messages_per_round": count,
+        "warm_up_messages": WARMUP_MESSAGES,
         "submit_clients": SEND_CLIENTS,
         "submit_batch": SEND_BATCH,
         "raw_smtplib_msgs_per_s": [round(r, 1) for r in raw_rates],
         "raw_smtplib_median": round(raw, 1),
         "smtp_source_msgs_per_s": None if source is None else round(source, 1),
         "outbound": rounds,
-        "ratios": {k: round(r["msgs_per_s"] / raw, 3) for k, r in rounds.items()},
-        "goal": f">= {SEND_GOAL}",
-        "goal_met": best / raw >= SEND_GOAL,
+        "ratios": ratios,
+        "goal": f">= {SEND_GOAL} with one worker",
+        "goal_round": best_one,
+        "goal_met": one[best_one] >= SEND_GOAL,
+        "costs_round": costs_round,
     }
+
+
+def round_label(key: str, batch: int = 0) -> str:
+    if key.endswith("-batch"):
+        return f"1 worker, batch POSTs of {batch or SEND_BATCH}"
+    return f"{key} worker{'s' if key != '1' else ''}, single POSTs"
 
 
 FEED_SNIPPET = """
@@ -942,33 +1127,58 @@ def worker_rss(
 
 def report_sender(results: dict[str, Any]) -> None:
     tp, rss = results.get("throughput"), results.get("worker_rss")
+    database = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[results["database"]]
+    if "skipped" in results:
+        print(f"\nSender on {database}: skipped: {results['skipped']}")
+        return
     if tp is not None:
         print(
-            f"\n{'Sender: POST /api/messages/ -> sent (msgs/s)':<{W}}{'msgs/s':>10}{'vs raw':>10}"
-            f"{'POST/s':>10}"
+            f"\n{f'Sender on {database}: POST -> sent':<{W}}{'msgs/s':>10}{'vs raw':>10}"
+            f"{'POST/s':>10}{'CPU ms':>9}{'SQL':>7}"
         )
         raw = tp["raw_smtplib_median"]
         rates = ", ".join(f"{r:.0f}" for r in tp["raw_smtplib_msgs_per_s"])
         print(f"  {'raw smtplib, one connection (median)':<{W - 2}}{raw:>10.0f}{1:>10.2f}")
         print(f"    rounds: {rates} (pre-built messages, same size, same sink)")
-        for n, r in tp["outbound"].items():
-            label = f"Outbound, {n} worker{'s' if n != '1' else ''}"
-            if n.endswith("-batch"):
-                label = f"Outbound, 1 worker, batch POSTs of {tp.get('submit_batch')}"
+        for key, r in tp["outbound"].items():
+            label = f"Outbound, {round_label(key, tp['submit_batch'])}"
+            sql = r.get("life_sql_per_msg")
             print(
-                f"  {label:<{W - 2}}{r['msgs_per_s']:>10.1f}{tp['ratios'][n]:>10.3f}"
-                f"{r['submit_per_s']:>10.0f}"
+                f"  {label:<{W - 2}}{r['msgs_per_s']:>10.1f}{tp['ratios'][key]:>10.3f}"
+                f"{r['submit_per_s']:>10.0f}{r['worker_cpu_ms_per_msg']:>9.2f}"
+                f"{'n/a' if sql is None else f'{sql:.2f}':>7}"
             )
+        print(
+            "    CPU ms: the workers' utime+stime per message over the measured round (/proc);\n"
+            "    SQL: statements per message over each worker's life, from its stop line, so\n"
+            f"    including its {tp['warm_up_messages']} warm-up messages, start-up and idle polls "
+            "(n/a: no stop line)"
+        )
+        print(
+            f"  {'where the time goes, ms per message':<{W - 2}}{'wall':>8}{'worker':>8}"
+            f"{'gunicorn':>9}{'PG':>7}{'bench':>7}"
+        )
+        for key, r in tp["outbound"].items():
+            cpu = r["cpu_ms_per_msg_by_process"]
+            pg = "-" if cpu["postgresql"] is None else f"{cpu['postgresql']:.2f}"
+            print(
+                f"    {round_label(key, tp['submit_batch']):<{W - 4}}{r['wall_ms_per_msg']:>8.2f}"
+                f"{cpu['worker']:>8.2f}{cpu['gunicorn']:>9.2f}{pg:>7}{cpu['bench']:>7.2f}"
+            )
+        print(
+            "    (CPU of each process over the round; the bench process holds the submitting\n"
+            "    clients and the sink; PG: the backends serving the bench's database; the\n"
+            f"    machine has {os.cpu_count()} cores, shared with whatever else runs on it)"
+        )
         source = tp["smtp_source_msgs_per_s"]
         if source is None:
             print("  smtp-source (Postfix): not installed, skipped")
         else:
-            print(f"  {'smtp-source (Postfix), one session':<{W - 2}}{source:>10.0f}")
-    tasks = results["tasks"]
+            print(f"  {'smtp-source (Postfix), one connection':<{W - 2}}{source:>10.0f}")
+    statuses = ", ".join(f"{k} {v}" for k, v in results["outbox_by_status"].items()) or "empty"
     print(
-        f"  {tasks['messages']} messages, {tasks['tasks']} tasks run "
-        f"({tasks['tasks_per_message']} per message); {results['delivered_at_sink']} delivered, "
-        f"{results['duplicates_at_sink']} duplicates at the sink"
+        f"  outbox at the end: {statuses}; at the sink: {results['delivered_at_sink']} from "
+        f"Outbound, {results['duplicates_at_sink']} duplicates"
     )
     if rss is not None:
         print(f"\n{'Worker RSS (one worker)':<{W}}{'VmRSS MiB':>10}{'VmHWM MiB':>10}{'msgs/s':>10}")
@@ -991,14 +1201,81 @@ def report_sender(results: dict[str, Any]) -> None:
                 f"  (a second batch of {rss['second']}, not the issue's 100k in total, to keep the"
                 "\n  bench short: BENCH_RSS_SECOND=90000 for that, ~17 min more)"
             )
-    if tp is not None:
-        best = max(tp["ratios"].values())
-        print(f"\nsender ratio      {best:.2f}  (goal >= {SEND_GOAL})  {verdict(tp['goal_met'])}")
-    if rss is not None:
-        print(
-            f"worker RSS growth {rss['growth']:+.1%} (goal <= {RSS_GOAL:.0%})  "
-            f"{verdict(rss['goal_met'])}"
-        )
+
+
+# --- summary ------------------------------------------------------------------------------
+
+
+def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every goal of the run: what, figure, goal, and met (True/False, None: no figure)."""
+    rows: list[dict[str, Any]] = []
+
+    def add(what: str, figure: str, goal: str, met: bool | None) -> None:
+        rows.append({"what": what, "figure": figure, "goal": goal, "met": met})
+
+    if "throughput" in results:
+        tp, lst = results["throughput"], results["integrations_list"]
+        add("GET smtp-settings / bare (req/s)", f"{tp['ratio']:.2f}", f">= {THROUGHPUT_GOAL}",
+            tp["goal_met"])  # fmt: skip
+        counts = lst["queries_per_request_by_limit"]
+        add("integrations list, 100 rows / bare (req/s)", f"{lst['ratio']:.2f}",
+            f">= {LIST_GOAL}", lst["goal_met"])  # fmt: skip
+        add("  its SQL queries at limit 10 vs 100", f"{counts['10']} vs {counts['100']}",
+            "equal", counts["10"] == counts["100"])  # fmt: skip
+        post = results.get("post_message")
+        if post is not None:
+            add("single POST /api/messages/ / bare (req/s)", f"{post['ratio']:.2f}",
+                f">= {POST_GOAL}", post["goal_met"])  # fmt: skip
+        lat = results["smtp_test"]
+        add("SMTP test / raw smtplib (time)", f"{lat['ratio']:.2f}x", f"<= {LATENCY_GOAL}x",
+            lat["goal_met"])  # fmt: skip
+    for key in ("sender", "sender_pg"):
+        part = results.get(key)
+        if part is None:
+            continue
+        database = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[part["database"]]
+        if "skipped" in part:
+            for what, goal in (
+                ("delivered msgs/s, 1 worker / raw smtplib", f">= {SEND_GOAL}"),
+                ("worker CPU per message", f"<= {CPU_GOAL_MS:g} ms"),
+                ("SQL statements per message", f"<= {SQL_GOAL:g}"),
+            ):
+                add(f"{what} ({database})", "skipped", goal, None)
+            continue
+        tp = part.get("throughput")
+        if tp is not None:
+            best = tp["goal_round"]
+            add(f"delivered msgs/s, 1 worker / raw smtplib ({database})",
+                f"{tp['ratios'][best]:.3f} ({round_label(best, tp['submit_batch'])})",
+                f">= {SEND_GOAL}", tp["goal_met"])  # fmt: skip
+            costs = tp["outbound"][tp["costs_round"]]
+            where = round_label(tp["costs_round"], tp["submit_batch"])
+            cpu = costs["worker_cpu_ms_per_msg"]
+            add(f"worker CPU per message ({database})", f"{cpu:.2f} ms ({where})",
+                f"<= {CPU_GOAL_MS:g} ms", cpu <= CPU_GOAL_MS)  # fmt: skip
+            sql = costs.get("life_sql_per_msg")
+            add(f"SQL statements per message ({database})",
+                "not reported" if sql is None else f"{sql:.2f} ({where}, worker's life)",
+                f"<= {SQL_GOAL:g}", None if sql is None else sql <= SQL_GOAL)  # fmt: skip
+        rss = part.get("worker_rss")
+        if rss is not None:
+            total = rss["first"] + rss["second"]
+            add(f"worker RSS growth, {rss['first']} -> {total} messages ({database})",
+                f"{rss['growth']:+.1%}", f"<= {RSS_GOAL:.0%}", rss["goal_met"])  # fmt: skip
+    return rows
+
+
+def report_summary(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    what = max(len(r["what"]) for r in rows) + 2
+    figure = max(len(r["figure"]) for r in rows) + 2
+    goal = max(max(len(r["goal"]) for r in rows) + 2, 6)
+    print(f"\nSummary (issue 11's goals)\n  {'':<{what}}{'figure':<{figure}}{'goal':<{goal}}")
+    for row in rows:
+        met = row["met"]
+        state = "not measured" if met is None else verdict(met)
+        print(f"  {row['what']:<{what}}{row['figure']:<{figure}}{row['goal']:<{goal}}{state}")
 
 
 # --- report -------------------------------------------------------------------------------
@@ -1019,23 +1296,28 @@ def report(results: dict[str, Any]) -> None:
         f"{CLIENTS} clients, {ROUNDS}x{ROUND_SECONDS:g} s rounds, {SMTP_ROUNDS} SMTP rounds"
     )
     head = "".join(f"{'round ' + str(i + 1):>10}" for i in range(ROUNDS))
-    for title, block in (("GET smtp-settings", tp), ("GET integrations (100 rows)", lst)):
+    blocks = [("GET smtp-settings", tp), ("GET integrations (100 rows)", lst)]
+    if "post_message" in results:
+        blocks.append(("single POST /api/messages/", results["post_message"]))
+    for title, block in blocks:
         print(f"\n{title + ' (req/s)':<{W}}{head}{'median':>10}{'p50 ms':>9}")
         for key in ("bare", "subject"):
             rounds = block[key]["rounds"]
             cells = "".join(f"{r['rps']:>10.0f}" for r in rounds)
             p50 = statistics.median(r["p50_ms"] for r in rounds)
-            label = f"GET {block[key]['path']}"[: W - 2]
+            label = f"{block[key].get('method', 'GET')} {block[key]['path']}"[: W - 2]
             print(f"  {label:<{W - 2}}{cells}{block[key]['median_rps']:>10.0f}{p50:>9.1f}")
         cells = "".join(f"{r:>10.2f}" for r in block["round_ratios"])
         print(f"  {'ratio (paired per round)':<{W - 2}}{cells}{block['ratio']:>10.2f}")
         errors = sum(r["errors"] for k in ("bare", "subject") for r in block[k]["rounds"])
         if errors:
-            print(f"  ! {errors} non-200 responses or connection errors")
-    counts = lst["queries_per_request_by_limit"]
-    print(
-        f"  SQL queries per list request: limit=10 -> {counts['10']}, limit=100 -> {counts['100']}"
-    )
+            print(f"  ! {errors} unexpected statuses (not 200, or 202 for a POST) or errors")
+        if block is lst:
+            counts = lst["queries_per_request_by_limit"]
+            print(
+                f"  SQL queries per list request: limit=10 -> {counts['10']}, "
+                f"limit=100 -> {counts['100']}"
+            )
 
     print(f"\n{'SMTP test time (ms)':<{W}}{'median':>10}{'p90':>10}{'min':>10}")
     for key, label in (("raw", "raw smtplib STARTTLS+AUTH+QUIT"), ("endpoint", f"POST {TEST}")):
@@ -1047,16 +1329,24 @@ def report(results: dict[str, Any]) -> None:
     ):
         print(f"  {label:<{W - 2}}{value:>10.2f}")
 
+    counts = lst["queries_per_request_by_limit"]
     print(
-        f"\nthroughput ratio  {tp['ratio']:.2f}  (goal >= {THROUGHPUT_GOAL})  "
+        f"\nthroughput ratio    {tp['ratio']:.2f}  (goal >= {THROUGHPUT_GOAL})  "
         f"{verdict(tp['goal_met'])}"
     )
     print(
-        f"list ratio        {lst['ratio']:.2f}  (goal >= {LIST_GOAL})  {verdict(lst['goal_met'])}; "
+        f"list ratio          {lst['ratio']:.2f}  (goal >= {LIST_GOAL})  "
+        f"{verdict(lst['goal_met'])}; "
         f"queries {'constant' if counts['10'] == counts['100'] else 'GROW'} with page size"
     )
+    if "post_message" in results:
+        post = results["post_message"]
+        print(
+            f"POST message ratio  {post['ratio']:.2f}  (goal >= {POST_GOAL})  "
+            f"{verdict(post['goal_met'])}"
+        )
     print(
-        f"SMTP test ratio   {lat['ratio']:.2f}x (goal <= {LATENCY_GOAL}x) "
+        f"SMTP test ratio     {lat['ratio']:.2f}x (goal <= {LATENCY_GOAL}x) "
         f"{verdict(lat['goal_met'])}"
     )
     print(
@@ -1095,7 +1385,7 @@ def measure_api(tmp: Path, ca: trustme.CA, ca_file: str) -> dict[str, Any]:
     run([str(BIN / "outbound"), "migrate", "--noinput"], env)
     run([str(BIN / "outbound"), "bootstrap-admin"], env)
 
-    with smtp_server(ca) as smtp_port, gunicorn(env, tmp / "gunicorn.log") as port:
+    with smtp_server(ca) as smtp_port, gunicorn(env, tmp / "gunicorn.log") as (port, _):
         anon = Client(port)
         login = {"username": ADMIN_USER, "password": env["OUTBOUND_ADMIN_PASSWORD"]}
         token = anon.json("POST", "/api/auth/token/", login)["access"]
@@ -1129,6 +1419,11 @@ def measure_api(tmp: Path, ca: trustme.CA, ca_file: str) -> dict[str, Any]:
         list_tp = compare_throughput(port, token, LIST, LIST_GOAL)
         queries = list_query_counts(env)
 
+        # 1c. single POST /api/messages/: queued against the active (loopback) configuration;
+        # no worker runs in this part, so the messages stay queued.
+        print("throughput of single POST /api/messages/: warm-up ...", flush=True)
+        post_tp = compare_throughput(port, token, MESSAGES, POST_GOAL, message_body("api", 0))
+
         # 2. SMTP test time, raw smtplib and the endpoint interleaved
         print("SMTP test: warm-up ...", flush=True)
         for _ in range(SMTP_WARMUP):
@@ -1158,6 +1453,7 @@ def measure_api(tmp: Path, ca: trustme.CA, ca_file: str) -> dict[str, Any]:
     return {
         "throughput": settings_tp,
         "integrations_list": {**list_tp, "queries_per_request_by_limit": queries},
+        "post_message": post_tp,
         "smtp_test": {
             "raw": ms_summary(raw),
             "endpoint": ms_summary(endpoint),
@@ -1190,6 +1486,10 @@ def measure(tmp: Path) -> dict[str, Any]:
             "smtp_rounds": SMTP_ROUNDS,
             "send_messages": SEND_MESSAGES,
             "send_clients": SEND_CLIENTS,
+            "send_batch": SEND_BATCH,
+            "warm_up_messages": WARMUP_MESSAGES,
+            "postgresql_server": pg_where() if "sender-pg" in PARTS else None,
+            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
             "rss_first": RSS_FIRST,
             "rss_second": RSS_SECOND,
         },
@@ -1199,8 +1499,65 @@ def measure(tmp: Path) -> dict[str, Any]:
         results.update(measure_api(tmp / "api", ca, ca_file))
     if PARTS & {"sender", "rss"}:
         (tmp / "sender").mkdir()
-        results["sender"] = measure_sender(tmp / "sender", ca_file)
+        results["sender"] = measure_sender(
+            tmp / "sender", ca_file, throughput="sender" in PARTS, rss="rss" in PARTS
+        )
+    if "sender-pg" in PARTS:
+        why = postgres_unavailable()
+        if why:
+            print(f"sender on PostgreSQL: skipped: {why}", flush=True)
+            results["sender_pg"] = {"database": "postgresql", "skipped": why}
+        else:
+            (tmp / "sender-pg").mkdir()
+            with postgres_database() as url:
+                results["sender_pg"] = measure_sender(tmp / "sender-pg", ca_file, url)
     return results
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+# The server the sender-pg part creates its own database on (and drops it from afterwards).
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pg_where() -> str:
+    """The server's host and port, for messages (never the URL: it may hold a password)."""
+    parts = urlsplit(PG_URL)
+    return f"{parts.hostname}:{parts.port or 5432}"
+
+
+def postgres_unavailable() -> str:
+    """Why the PostgreSQL part cannot run, or "" when the server answers."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3) as db:
+            db.execute("SELECT 1")
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"PostgreSQL at {pg_where()} does not answer ({reason[:200]})"
+    return ""
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh database ``outbound_bench_<pid>`` on ``PG_URL``'s server, dropped on every
+    way out (connections still open to it are ended: ``WITH (FORCE)``)."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"outbound_bench_{os.getpid()}"
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    with psycopg.connect(PG_URL, autocommit=True, connect_timeout=10) as db:
+        db.execute(drop)  # a leftover of a killed run that had the same pid
+        db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(urlsplit(PG_URL)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True, connect_timeout=10) as db:
+            db.execute(drop)
 
 
 def main() -> int:
@@ -1216,10 +1573,17 @@ def main() -> int:
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     cfg = results["config"]
     print(f"\nOutbound bench — {cfg['cpus']} CPUs, parts: {', '.join(cfg['parts'])}")
+    load = cfg["loadavg_at_start"][0]
+    busy = " — other work was running: expect skewed figures" if load > 1.0 else ""
+    print(f"load average (1 min) before the bench started: {load:.1f}{busy}")
     if "throughput" in results:
         report(results)
-    if "sender" in results:
-        report_sender(results["sender"])
+    for key in ("sender", "sender_pg"):
+        if key in results:
+            report_sender(results[key])
+    results["summary"] = goals(results)
+    report_summary(results["summary"])
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
     print(f"total {results['runtime_seconds']:.0f} s")
     return 0
