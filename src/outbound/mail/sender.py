@@ -329,8 +329,8 @@ class Lease:
 
 def claim(*, limit: int, ids: Sequence[int] | None = None) -> tuple[Lease, list[Message]]:
     """Take up to ``limit`` due messages (only among ``ids`` when given) for this worker in
-    one statement: ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING *`` on
-    PostgreSQL, so concurrent workers skip each other's rows instead of waiting; the same
+    one statement: ``WITH picked AS (SELECT … FOR UPDATE SKIP LOCKED) UPDATE … RETURNING *``
+    on PostgreSQL, so concurrent workers skip each other's rows instead of waiting; the same
     without the lock clause on SQLite, whose writes are serialised anyway. Oldest due first;
     each claimed message's attempt count goes up by one."""
     table = Message._meta.db_table
@@ -351,17 +351,22 @@ def claim(*, limit: int, ids: Sequence[int] | None = None) -> tuple[Lease, list[
     skip_locked = connection.features.has_select_for_update_skip_locked
     lock = " FOR UPDATE SKIP LOCKED" if skip_locked else ""
     # Only names from the model's metadata and placeholders go into the text.
+    # The pick is a materialised CTE, evaluated once: as a plain ``IN (subquery)`` PostgreSQL
+    # may run a LIMIT … SKIP LOCKED subquery more than once and claim more than ``limit``.
     sql = (
-        f"UPDATE {qn(table)} SET {column['status']} = %s, {column['lease_owner']} = %s, "  # noqa: S608
+        f"WITH picked AS MATERIALIZED (SELECT {column['id']} FROM {qn(table)} "  # noqa: S608
+        f"WHERE {due}{among} ORDER BY {column['next_attempt_at']}, {column['id']} "
+        f"LIMIT %s{lock}) "
+        f"UPDATE {qn(table)} SET {column['status']} = %s, {column['lease_owner']} = %s, "
         f"{column['lease_until']} = %s, {column['attempt_count']} = {column['attempt_count']} + 1 "
-        f"WHERE {column['id']} IN (SELECT {column['id']} FROM {qn(table)} WHERE {due}{among} "
-        f"ORDER BY {column['next_attempt_at']}, {column['id']} LIMIT %s{lock}) AND {due} "
+        f"WHERE {column['id']} IN (SELECT {column['id']} FROM picked) AND {due} "
         f"RETURNING {', '.join(column.values())}"
     )
     params = [
+        *due_params, *among_params, limit,
         MessageStatus.SENDING, owner,
         adapt(now + timedelta(seconds=settings.OUTBOUND_SEND_LEASE)),
-        *due_params, *among_params, limit, *due_params,
+        *due_params,
     ]  # fmt: skip
     if ids is not None and not ids:
         return lease, []
