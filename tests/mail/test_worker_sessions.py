@@ -1,6 +1,6 @@
 """A real ``outbound worker`` process ends its SMTP sessions with QUIT: a pooled connection
 left idle for ``OUTBOUND_SMTP_IDLE`` seconds is closed without a next message coming, and a
-worker that is stopped (SIGTERM) says goodbye to the one it holds."""
+worker that is stopped (SIGTERM) says goodbye to the one it holds and logs what it did."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from outbound.core.secrets import KeyRing, new_key, reset_keyring
 from tests.conftest import client_for
 from tests.mail.test_worker_process import (
+    READY,
     SMTP_PASSWORD,
     SMTP_USER,
     WORKER,
@@ -80,3 +81,6 @@ def test_a_stopped_worker_says_quit_to_its_pooled_connection(
         assert proc.wait(15) == 0, workers.output()
         assert recorder.quits == 1, workers.output()
         wait_for(lambda: recorder.disconnects == 1, 5, "the connection stayed open")
+        stop = workers.stopped(proc)
+        assert stop["messages"] == "2", stop.group(0)
+        assert READY.search(workers.log_of(proc)) is not None
