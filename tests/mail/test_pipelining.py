@@ -125,7 +125,7 @@ def test_a_pipelining_worker_that_lost_its_lease_does_not_send_the_message_too(
     settings.OUTBOUND_SEND_LEASE = 0.3
     # The first worker's RCPT reply comes after its lease ran out (and its heartbeat is
     # cut off); a second worker has taken the message over meanwhile.
-    monkeypatch.setattr(sender, "_Heartbeat", _NoHeartbeat)
+    monkeypatch.setattr(sender, "HEARTBEAT", _NoHeartbeat())
     with smtp_server(recorder=Scripted(pipelining=True, rcpt_delays=[1.0])) as srv:
         configure(admin_client, srv)
         message = submit(admin_client)

@@ -541,7 +541,7 @@ def test_a_worker_that_lost_its_lease_does_not_send_the_message_too(
     settings.OUTBOUND_SEND_LEASE = 0.3
     # A worker whose heartbeat cannot renew its lease (say, cut off from the database)
     # stalls at RCPT past its lease; a second one takes the message over.
-    monkeypatch.setattr(sender, "_Heartbeat", _NoHeartbeat)
+    monkeypatch.setattr(sender, "HEARTBEAT", _NoHeartbeat())
     with smtp_server(recorder=Scripted(rcpt_delays=[1.0])) as srv:
         configure(admin_client, srv)
         message = submit(admin_client)
@@ -561,10 +561,12 @@ def test_a_worker_that_lost_its_lease_does_not_send_the_message_too(
 
 
 class _NoHeartbeat:
-    def __init__(self, message: Any) -> None:
+    """A heartbeat that never renews anything."""
+
+    def watch(self, lease: Any) -> None:
         pass
 
-    def stop(self) -> None:
+    def forget(self, lease: Any) -> None:
         pass
 
 

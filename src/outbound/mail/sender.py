@@ -317,6 +317,11 @@ class Lease:
             self._valid_until = asked + settings.OUTBOUND_SEND_LEASE
             return True
 
+    @property
+    def renew_at(self) -> float:
+        """When the heartbeat renews it: a third of the lease after it was last granted."""
+        return self._valid_until - settings.OUTBOUND_SEND_LEASE * 2 / 3
+
     def confirm(self) -> bool:
         """True while the lease certainly holds; renews it first when little is left."""
         if self.lost:
@@ -397,29 +402,54 @@ def release(lease: Lease, messages: Sequence[Message]) -> int:
         )
 
 
-class _Heartbeat:
-    """Renews a batch's lease every third of its length while the batch is delivered, so a
-    slow server is not mistaken for a dead worker (and its messages sent twice)."""
+class Heartbeat:
+    """One thread per process renews the leases of the batches being delivered once a third
+    of their length has passed since they were granted or last renewed, so a slow server is
+    not mistaken for a dead worker (and its messages sent twice). Started with the first
+    batch; a batch is watched while it runs."""
 
-    def __init__(self, lease: Lease) -> None:
-        self._stop = threading.Event()
-        self._lease = lease
-        self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
-        self._thread.start()
+    def __init__(self) -> None:
+        self._leases: set[Lease] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, lease: Lease) -> None:
+        with self._lock:
+            self._leases.add(lease)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="lease-heartbeat", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()  # a new lease: the thread works out its next round again
+
+    def forget(self, lease: Lease) -> None:
+        with self._lock:
+            self._leases.discard(lease)
 
     def _run(self) -> None:
         from django.db import connection
 
-        try:
-            while not self._stop.wait(settings.OUTBOUND_SEND_LEASE / 3):
-                if not self._lease.renew():
-                    return
-        finally:
-            connection.close()  # this thread's own connection
+        while True:
+            with self._lock:
+                leases = list(self._leases)
+            now = time.monotonic()
+            due = [lease for lease in leases if lease.renew_at <= now]
+            try:
+                for lease in due:
+                    lease.renew()  # a lost lease stays lost: its batch stops at the next DATA
+            except Exception:  # the database is away: the next round tries again
+                logger.exception("renewing a lease failed")
+            finally:
+                if due:
+                    connection.close()  # this thread's own connection, until the next round
+            waits = [lease.renew_at - time.monotonic() for lease in leases if not lease.lost]
+            self._wake.wait(max(min(waits, default=60.0), 0.01))
+            self._wake.clear()
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
+
+HEARTBEAT = Heartbeat()
 
 
 # --- delivering a batch --------------------------------------------------------------------
@@ -433,6 +463,7 @@ class _Tried:
 
     message: Message
     config: SmtpConfig | None
+    recipients: list[Recipient]  # all of the message's, as loaded at the claim
     pending: list[Recipient]
     started: Any
     finished: Any
@@ -468,7 +499,7 @@ def deliver_claimed(
     results: dict[int, str] = {}
     tried: list[_Tried] = []
     config, read_at = active_smtp_config(), time.monotonic()
-    heartbeat = _Heartbeat(lease)
+    HEARTBEAT.watch(lease)
     attempted = 0
     try:
         for message in messages:
@@ -481,7 +512,7 @@ def deliver_claimed(
             tried.append(_attempt(message, config, lease))
             attempted += 1
     finally:
-        heartbeat.stop()
+        HEARTBEAT.forget(lease)
         POOL.release()
         results.update(_record(lease, tried))
         release(lease, messages[attempted:])
@@ -491,12 +522,13 @@ def deliver_claimed(
 def _attempt(message: Message, config: SmtpConfig | None, lease: Lease) -> _Tried:
     started = timezone.now()
     waiting = (RecipientStatus.PENDING, RecipientStatus.DEFERRED)
-    pending = [r for r in message.recipients.all() if r.status in waiting]
+    recipients = list(message.recipients.all())
+    pending = [r for r in recipients if r.status in waiting]
     outcome, detail = "error", ""
     try:
         if config is None:
             raise TemporaryFailure("No SMTP configuration is active.")
-        _send(message, config, pending, lease)
+        _send(message, config, recipients, pending, lease)
         outcome = "done"
     except Unsendable as exc:
         detail = str(exc)[:1000]
@@ -516,15 +548,21 @@ def _attempt(message: Message, config: SmtpConfig | None, lease: Lease) -> _Trie
             if r.status not in (RecipientStatus.SENT, RecipientStatus.FAILED):
                 r.status, r.smtp_reply = RecipientStatus.DEFERRED, detail
         outcome = "deferred"
-    return _Tried(message, config, pending, started, timezone.now(), outcome, detail)
+    return _Tried(message, config, recipients, pending, started, timezone.now(), outcome, detail)
 
 
-def _send(message: Message, config: SmtpConfig, pending: list[Recipient], lease: Lease) -> None:
+def _send(
+    message: Message,
+    config: SmtpConfig,
+    recipients: list[Recipient],
+    pending: list[Recipient],
+    lease: Lease,
+) -> None:
     sender = compose.envelope_sender(config.sender_address, config.username)
     if not sender:  # a configuration problem an admin can fix: wait for it, do not fail
         raise TemporaryFailure("The active SMTP configuration has no sender address.")
     visible = {
-        kind: [r.address for r in message.recipients.all() if r.kind == kind]
+        kind: [r.address for r in recipients if r.kind == kind]
         for kind in (RecipientKind.TO, RecipientKind.CC)
     }
     try:
@@ -731,7 +769,7 @@ def _record(lease: Lease, tried: list[_Tried]) -> dict[int, str]:
         if attempts:
             Attempt.objects.bulk_create(attempts)
         for t in tried:
-            failed = [r for r in t.message.recipients.all() if r.status == RecipientStatus.FAILED]
+            failed = [r for r in t.recipients if r.status == RecipientStatus.FAILED]
             final = t.message.pk in held and t.message.status != MessageStatus.DEFERRED
             if final and failed and t.config is not None:
                 outbox.queue_failure_notice(
@@ -746,7 +784,7 @@ def _record(lease: Lease, tried: list[_Tried]) -> dict[int, str]:
         _log_attempt(
             t.message,
             t.config,
-            [r for r in t.message.recipients.all() if r.pk in tried_ids],  # as saved
+            [r for r in t.recipients if r.pk in tried_ids],  # as saved
             outcome=outcome,
             started=t.started,
             now=t.finished,
@@ -768,7 +806,7 @@ def _settle(t: _Tried) -> list[Recipient]:
     message, now = t.message, t.finished
     # While the lease is ours nobody else writes the recipients: they are as loaded at the
     # claim, plus this attempt's results.
-    recipients = list(message.recipients.all())
+    recipients = t.recipients
     deferred = [r for r in recipients if r.status == RecipientStatus.DEFERRED]
     age = (now - message.created_at).total_seconds()
     give_up = bool(deferred) and age >= settings.OUTBOUND_MAX_MESSAGE_AGE
