@@ -50,6 +50,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves Swagger UI's (and later the console's) assets from the package: no CDN, no nginx.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A database outage: each API shape's 503, the console's page, one log line (not one each).
+    "outbound.middleware.DatabaseOutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -202,8 +204,12 @@ OUTBOUND_BENCH = _env_bool("OUTBOUND_BENCH")
 OUTBOUND_RETRY_MIN_BACKOFF = float(os.environ.get("OUTBOUND_RETRY_MIN_BACKOFF", "300"))
 OUTBOUND_RETRY_MAX_BACKOFF = float(os.environ.get("OUTBOUND_RETRY_MAX_BACKOFF", "4000"))
 OUTBOUND_MAX_MESSAGE_AGE = float(os.environ.get("OUTBOUND_MAX_MESSAGE_AGE", str(5 * 86400)))
-# How long a worker holds a message it is sending before another worker may take it over.
-OUTBOUND_SEND_LEASE = float(os.environ.get("OUTBOUND_SEND_LEASE", "120"))
+# How long a worker holds the messages it claimed without renewing the lease (its heartbeat
+# renews it every third of this while it works): a killed or frozen worker's messages go to
+# the others after this long.
+OUTBOUND_SEND_LEASE = float(os.environ.get("OUTBOUND_SEND_LEASE", "15"))
+# How often a running worker reports itself alive (``/readyz`` counts those seen in 30 s).
+OUTBOUND_WORKER_BEAT = float(os.environ.get("OUTBOUND_WORKER_BEAT", "5"))
 # How long an idle SMTP connection is kept open for the next message.
 OUTBOUND_SMTP_IDLE = float(os.environ.get("OUTBOUND_SMTP_IDLE", "30"))
 # How many due messages a worker claims at a time (sent over one connection, results written

@@ -36,8 +36,10 @@ def test_the_worker_spends_a_bounded_number_of_statements_per_message(
     # A batch costs a fixed handful whatever its size: the claim (one UPDATE … RETURNING),
     # the configuration, recipients and attachments of the batch, one transaction for all
     # the results (lease check, messages, recipients, attempts), and the empty claim that
-    # ends the run. The budget is 2 per message; this is well under it.
-    assert len(statements) <= 12, statements
+    # ends the run; plus the worker's own registration for /readyz (clearing day-old rows,
+    # its first beat, and its row removed when it stops). The budget is 2 per
+    # message; this is well under it.
+    assert len(statements) <= 22, statements  # BEGIN/COMMIT counted
     assert len(statements) / N <= 0.5
     rewrites = [s for s in statements if s.startswith('UPDATE "mail_message"') and "x" * 100 in s]
     assert rewrites == []  # the results are written without the body

@@ -274,6 +274,24 @@ class Attachment(models.Model):
         return self.filename
 
 
+class Worker(models.Model):
+    """A running ``outbound worker`` process as its heartbeat reports it (every
+    ``OUTBOUND_WORKER_BEAT`` seconds): ``/readyz`` counts the workers seen lately, so a
+    monitor can alert when none is."""
+
+    name = models.CharField(max_length=64, unique=True)  # host:pid:random, as in leases
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 @receiver(post_delete, sender=Attachment)
 def _delete_stored_file(sender: type[Attachment], instance: Attachment, **kwargs: object) -> None:
     # Once the deletion is committed (a rolled-back delete keeps its file); a message's

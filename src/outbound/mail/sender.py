@@ -15,6 +15,8 @@ once when the server refuses them.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
 import random
@@ -28,7 +30,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Case, F, Value, When, prefetch_related_objects
 from django.utils import timezone
 from django.utils.crypto import get_random_string
@@ -46,6 +48,7 @@ from outbound.mail.models import (
     RecipientKind,
     RecipientStatus,
     SmtpConfig,
+    Worker,
 )
 from outbound.mail.selectors import active_smtp_config
 from outbound.mail.transport import (
@@ -73,6 +76,81 @@ class TemporaryFailure(Exception):
 
 class Unsendable(Exception):
     """The message cannot be built as it was meant: failed at once, never sent, not retried."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer while a message was in hand: it is not sent now (nor
+    counted as an attempt) but given back once the database is back."""
+
+
+class Outage:
+    """Database trouble seen by this worker process, logged once per outage (WARNING when it
+    starts, INFO when the database answers again), not once per failed statement."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.since: float | None = None
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            first, self.since = self.since is None, self.since or time.monotonic()
+        if first:
+            logger.warning(
+                "worker %s: the database is unavailable (%s); delivery waits and retries",
+                WORKER_ID,
+                _database_error(exc),
+            )
+        # A broken connection is not reused: the next statement opens a new one.
+        for conn in connections.all(initialized_only=True):
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def recovered(self) -> None:
+        with self._lock:
+            since, self.since = self.since, None
+        if since is not None:
+            logger.info(
+                "worker %s: the database is available again after %.1f s",
+                WORKER_ID,
+                time.monotonic() - since,
+            )
+
+
+OUTAGE = Outage()
+RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)  # seconds between tries while the database is away
+
+
+def _database_error(exc: BaseException) -> str:
+    """The error's class and first line: no statement text, no parameters."""
+    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def until_database_answers(
+    action: Callable[[], Any], *, stop: threading.Event | None = None, patience: float = 0
+) -> Any:
+    """``action()``, tried again with backoff for as long as the database fails it (logged
+    once per outage). With ``stop`` set, gives up after ``patience`` seconds of failing and
+    raises the last error (a stopping worker does not wait for ever)."""
+    failing_since: float | None = None
+    for attempt in itertools.count():
+        try:
+            result = action()
+        except DatabaseError as exc:
+            OUTAGE.failed(exc)
+            now = time.monotonic()
+            failing_since = failing_since or now
+            if stop is not None and stop.is_set() and now - failing_since >= patience:
+                raise
+            delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+            if stop is not None:
+                stop.wait(delay)
+            else:
+                time.sleep(delay)
+            continue
+        OUTAGE.recovered()
+        return result
+    raise AssertionError("unreachable")
 
 
 # --- tokens --------------------------------------------------------------------------------
@@ -329,7 +407,11 @@ class Lease:
         margin = min(5.0, settings.OUTBOUND_SEND_LEASE / 3)
         if time.monotonic() < self._valid_until - margin:
             return True
-        return self.renew()
+        try:
+            return self.renew()
+        except DatabaseError as exc:  # cannot tell: the message is not sent now
+            OUTAGE.failed(exc)
+            raise DatabaseUnavailable(_database_error(exc)) from None
 
 
 def claim(*, limit: int, ids: Sequence[int] | None = None) -> tuple[Lease, list[Message]]:
@@ -405,28 +487,64 @@ def release(lease: Lease, messages: Sequence[Message]) -> int:
 class Heartbeat:
     """One thread per process renews the leases of the batches being delivered once a third
     of their length has passed since they were granted or last renewed, so a slow server is
-    not mistaken for a dead worker (and its messages sent twice). Started with the first
-    batch; a batch is watched while it runs."""
+    not mistaken for a dead worker (and its messages sent twice); a worker that stops
+    renewing (killed, frozen) loses its messages to the others within one lease. In an
+    ``outbound worker`` process it also reports the worker alive (:class:`Worker`, every
+    ``OUTBOUND_WORKER_BEAT`` seconds) for ``/readyz``. Started when first needed."""
 
     def __init__(self) -> None:
         self._leases: set[Lease] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._worker: Worker | None = None
+        self._beat_at = 0.0
 
     def watch(self, lease: Lease) -> None:
         with self._lock:
             self._leases.add(lease)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="lease-heartbeat", daemon=True
-                )
-                self._thread.start()
+        self._start()
         self._wake.set()  # a new lease: the thread works out its next round again
 
     def forget(self, lease: Lease) -> None:
         with self._lock:
             self._leases.discard(lease)
+
+    def register(self) -> None:
+        """Report this process as a worker from now on (the worker command)."""
+        now = timezone.now()
+        self._worker = Worker(
+            name=WORKER_ID[:64], host=socket.gethostname()[:255], pid=os.getpid(),
+            started_at=now, seen_at=now,
+        )  # fmt: skip
+        # Rows of workers gone for a day are history nobody reads.
+        Worker.objects.filter(seen_at__lt=now - timedelta(days=1)).delete()
+        self._beat()
+        self._start()
+
+    def unregister(self) -> None:
+        """A worker that stops says so (a killed one just stops beating)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            with contextlib.suppress(DatabaseError):
+                Worker.objects.filter(name=worker.name).delete()
+
+    def _beat(self) -> None:
+        worker = self._worker
+        if worker is None:
+            return
+        worker.seen_at = timezone.now()
+        if not Worker.objects.filter(name=worker.name).update(seen_at=worker.seen_at):
+            Worker.objects.bulk_create([worker], ignore_conflicts=True)
+        self._beat_at = time.monotonic() + settings.OUTBOUND_WORKER_BEAT
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="lease-heartbeat", daemon=True
+                )
+                self._thread.start()
 
     def _run(self) -> None:
         from django.db import connection
@@ -436,15 +554,22 @@ class Heartbeat:
                 leases = list(self._leases)
             now = time.monotonic()
             due = [lease for lease in leases if lease.renew_at <= now]
+            beat = self._worker is not None and self._beat_at <= now
             try:
                 for lease in due:
                     lease.renew()  # a lost lease stays lost: its batch stops at the next DATA
-            except Exception:  # the database is away: the next round tries again
-                logger.exception("renewing a lease failed")
+                if beat:
+                    self._beat()
+            except DatabaseError as exc:  # the database is away: the next round tries again
+                OUTAGE.failed(exc)
+            except Exception:
+                logger.exception("the heartbeat failed; it tries again")
             finally:
-                if due:
+                if due or beat:
                     connection.close()  # this thread's own connection, until the next round
             waits = [lease.renew_at - time.monotonic() for lease in leases if not lease.lost]
+            if self._worker is not None:
+                waits.append(self._beat_at - time.monotonic())
             self._wake.wait(max(min(waits, default=60.0), 0.01))
             self._wake.clear()
 
@@ -481,8 +606,9 @@ def deliver(message_id: int) -> str:
 
 
 def deliver_due(*, limit: int, stop: threading.Event | None = None) -> dict[int, str]:
-    """Claim up to ``limit`` due messages and deliver them: ``{message id: status}``."""
-    lease, messages = claim(limit=limit)
+    """Claim up to ``limit`` due messages and deliver them: ``{message id: status}``. While
+    the database is away it waits and tries again (raising only once ``stop`` is set)."""
+    lease, messages = until_database_answers(lambda: claim(limit=limit), stop=stop)
     return deliver_claimed(lease, messages, stop=stop) if messages else {}
 
 
@@ -495,31 +621,39 @@ def deliver_claimed(
     lease) ends the batch after the message in hand; the rest go back to the outbox."""
     # Every recipient and attachment of the batch in two queries: while we hold the lease
     # nobody else writes them.
-    prefetch_related_objects(messages, "recipients", "attachments")
     results: dict[int, str] = {}
     tried: list[_Tried] = []
-    config, read_at = active_smtp_config(), time.monotonic()
+    untried = list(messages)
     HEARTBEAT.watch(lease)
-    attempted = 0
     try:
-        for message in messages:
-            if lease.lost or (stop is not None and stop.is_set()):
-                break
+        prefetch_related_objects(messages, "recipients", "attachments")
+        config, read_at = active_smtp_config(), time.monotonic()
+        while untried and not lease.lost and not (stop is not None and stop.is_set()):
             if time.monotonic() - read_at >= CONFIG_RECHECK:
                 results.update(_record(lease, tried))
                 tried = []
                 config, read_at = active_smtp_config(), time.monotonic()
-            tried.append(_attempt(message, config, lease))
-            attempted += 1
+            attempt = _attempt(untried[0], config, lease)
+            if attempt is None:  # the database went away with the message in hand
+                break
+            untried.pop(0)
+            tried.append(attempt)
+    except DatabaseError as exc:  # reading the batch or the configuration: stop here
+        OUTAGE.failed(exc)
     finally:
         HEARTBEAT.forget(lease)
         POOL.release()
-        results.update(_record(lease, tried))
-        release(lease, messages[attempted:])
+        # Whatever was tried is recorded, the rest given back, however long the database
+        # takes to return (a stopping worker waits a little, then leaves it to the lease).
+        results.update(until_database_answers(lambda: _record(lease, tried), stop=stop,
+                                              patience=10))  # fmt: skip
+        until_database_answers(lambda: release(lease, untried), stop=stop, patience=10)
     return results
 
 
-def _attempt(message: Message, config: SmtpConfig | None, lease: Lease) -> _Tried:
+def _attempt(message: Message, config: SmtpConfig | None, lease: Lease) -> _Tried | None:
+    """One delivery attempt; None when the database went away before the message was sent
+    (it is then given back, untried)."""
     started = timezone.now()
     waiting = (RecipientStatus.PENDING, RecipientStatus.DEFERRED)
     recipients = list(message.recipients.all())
@@ -541,6 +675,10 @@ def _attempt(message: Message, config: SmtpConfig | None, lease: Lease) -> _Trie
             if r.status not in (RecipientStatus.SENT, RecipientStatus.FAILED):
                 r.status, r.smtp_code, r.smtp_reply = RecipientStatus.DEFERRED, None, detail
         outcome = "deferred"
+    except (DatabaseUnavailable, DatabaseError) as exc:
+        if isinstance(exc, DatabaseError):
+            OUTAGE.failed(exc)
+        return None  # nothing of this attempt is written: the message goes back as it was
     except Exception as exc:  # a bug must not strand the message in "sending"
         logger.exception("delivery of message %s failed unexpectedly", message.pk)
         detail = f"Internal error: {type(exc).__name__}"
@@ -590,6 +728,11 @@ def _send(
             _transact_pipelined(smtp, lease, sender, raw, pending)
         else:
             _transact(smtp, lease, sender, raw, pending)
+    except DatabaseUnavailable:
+        # The lease could not be confirmed before DATA: the session is cut (a server
+        # waiting for the message would take a dot for an empty one) and nothing is sent.
+        POOL.discard(broken=True)
+        raise
     except (OSError, smtplib.SMTPException) as exc:
         # Dropped, timed out or a 421: nothing is known to be delivered; retry (with the
         # same Message-ID, so a copy that did arrive is recognisable as the same message).

@@ -5,7 +5,9 @@ The outbox is the queue: the worker claims batches of due messages (``FOR UPDATE
 LOCKED`` on PostgreSQL, so workers never wait for or take each other's), delivers each batch
 over one connection and records the results in bulk; when nothing is due it looks again every
 ``--interval`` seconds. A killed worker's messages are taken over by the others once their
-lease (``OUTBOUND_SEND_LEASE``) runs out. On SIGTERM or SIGINT it finishes the message in
+lease (``OUTBOUND_SEND_LEASE``) runs out. While the database is unavailable it logs that
+once, waits with backoff and goes on when it is back: what it tried is recorded, the rest of
+its batch given back. On SIGTERM or SIGINT it finishes the message in
 hand, gives the rest of its batch back, says QUIT on its open SMTP connections and logs what
 it did.
 """
@@ -20,10 +22,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.db.backends.signals import connection_created
 
-from outbound.mail.sender import POOL, WORKER_ID, deliver_due
+from outbound.mail.sender import HEARTBEAT, POOL, WORKER_ID, deliver_due, until_database_answers
 
 logger = logging.getLogger("outbound.worker")
 
@@ -72,15 +74,22 @@ class Command(BaseCommand):
         cpu, delivered = time.process_time(), 0
         logger.info("worker %s starting", WORKER_ID)
         try:
+            until_database_answers(HEARTBEAT.register, stop=stop)
             while not stop.is_set():
-                results = deliver_due(limit=max(1, options["batch_size"]), stop=stop)
+                try:
+                    results = deliver_due(limit=max(1, options["batch_size"]), stop=stop)
+                except DatabaseError:  # only once stopping: the database is still away
+                    break
                 delivered += len(results)
                 if not results:
                     if options["batch"]:
                         break
                     close_old_connections()
                     stop.wait(options["interval"])
+        except DatabaseError:  # stopped while the database was still away
+            pass
         finally:
+            HEARTBEAT.unregister()
             POOL.close_all()  # QUIT to the server of every connection kept open
             connection_created.disconnect(counter.install)
             for conn in connections.all(initialized_only=True):
