@@ -40,6 +40,6 @@ def test_the_worker_spends_a_bounded_number_of_statements_per_message(
     # its first beat, and its row removed when it stops). The budget is 2 per
     # message; this is well under it.
     assert len(statements) <= 22, statements  # BEGIN/COMMIT counted
-    assert len(statements) / N <= 0.5
+    assert len(statements) / N <= 0.6  # the budget is 2
     rewrites = [s for s in statements if s.startswith('UPDATE "mail_message"') and "x" * 100 in s]
     assert rewrites == []  # the results are written without the body
