@@ -388,8 +388,12 @@ def test_killed_mid_send_the_message_is_delivered_once_after_the_lease(
             assert delivered_ids(server) == [message.message_id], workers.output()
             assert message.attempt_count == 2
             assert message.sent_at is not None and message.sent_at >= held.lease_until
-            [attempt] = Attempt.objects.filter(message=message)  # the killed one left none
-            assert attempt.outcome == MessageStatus.SENT
+            # The killed worker's attempt stays in the list, closed as interrupted.
+            interrupted, attempt = Attempt.objects.filter(message=message)
+            assert (interrupted.number, interrupted.outcome) == (1, "interrupted")
+            assert pid_of(interrupted.worker) == first.pid
+            assert interrupted.finished_at is not None and "handed over" in interrupted.detail
+            assert (attempt.number, attempt.outcome) == (2, MessageStatus.SENT)
             assert pid_of(attempt.worker) == second.pid
             [recipient] = message.recipients.all()
             assert (recipient.status, recipient.smtp_code) == (RecipientStatus.SENT, 250)

@@ -36,10 +36,11 @@ def test_the_worker_spends_a_bounded_number_of_statements_per_message(
     # A batch costs a fixed handful whatever its size: the claim (one UPDATE … RETURNING),
     # the configuration, recipients and attachments of the batch, one transaction for all
     # the results (lease check, messages, recipients, attempts), and the empty claim that
-    # ends the run; plus the worker's own registration for /readyz (clearing day-old rows,
+    # ends the run; the attempts opened at the claim (and any left under way by a dead
+    # worker closed as interrupted); plus the worker's own registration for /readyz (clearing day-old rows,
     # its first beat, and its row removed when it stops). The budget is 2 per
     # message; this is well under it.
-    assert len(statements) <= 22, statements  # BEGIN/COMMIT counted
-    assert len(statements) / N <= 0.6  # the budget is 2
+    assert len(statements) <= 26, statements  # BEGIN/COMMIT counted
+    assert len(statements) / N <= 0.7  # the budget is 2
     rewrites = [s for s in statements if s.startswith('UPDATE "mail_message"') and "x" * 100 in s]
     assert rewrites == []  # the results are written without the body

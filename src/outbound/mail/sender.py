@@ -371,6 +371,7 @@ class Lease:
     def __init__(self, owner: str, granted_at: float) -> None:
         self.owner = owner
         self.held: set[int] = set()
+        self.attempts: dict[int, Attempt] = {}  # by message: the attempt under way
         self.lost = False
         self.lock = threading.Lock()  # a renewal and the recording of results take turns
         self._valid_until = granted_at + settings.OUTBOUND_SEND_LEASE
@@ -458,19 +459,53 @@ def claim(*, limit: int, ids: Sequence[int] | None = None) -> tuple[Lease, list[
     if ids is not None and not ids:
         return lease, []
     messages = sorted(Message.objects.raw(sql, params), key=lambda m: (m.next_attempt_at, m.pk))
+    if messages:  # (an idle poll stays one statement)
+        _open_attempts(lease, messages, now)
     lease.held = {m.pk for m in messages}
     return lease, messages
+
+
+INTERRUPTED = (
+    "The worker sending it stopped renewing its lease (killed, frozen or cut off from the "
+    "database): the message may or may not have reached the server; it was handed over."
+)
+
+
+def _open_attempts(lease: Lease, messages: list[Message], now: Any) -> None:
+    """Record the claimed messages' attempts as under way (outcome ``sending``), so that a
+    worker dying mid-send leaves its attempt in the list; an attempt still under way from a
+    worker whose lease ran out is closed as ``interrupted`` first."""
+    ids = [m.pk for m in messages]
+    Attempt.objects.filter(message_id__in=ids, outcome=MessageStatus.SENDING).update(
+        outcome="interrupted", finished_at=now, detail=INTERRUPTED
+    )
+    opened = Attempt.objects.bulk_create(
+        Attempt(
+            message=m,
+            number=m.attempt_count,
+            worker=WORKER_ID[:64],  # the column is 64 wide; host names can be longer
+            started_at=now,
+            outcome=MessageStatus.SENDING,
+        )
+        for m in messages
+    )
+    lease.attempts = {a.message_id: a for a in opened}
 
 
 def release(lease: Lease, messages: Sequence[Message]) -> int:
     """Give claimed messages we did not try back to the outbox as they were (a worker that
     stops mid-batch, or a lost lease): due at once for the next worker, the attempt count it
-    had, no attempt recorded."""
+    had, its attempt under way removed."""
     with lease.lock:
         ids = [m.pk for m in messages if m.pk in lease.held]
         lease.held.difference_update(ids)
         if not ids:
             return 0
+        # Never tried: no attempt to show (the next worker's is the same number).
+        Attempt.objects.filter(
+            pk__in=[lease.attempts[pk].pk for pk in ids if pk in lease.attempts],
+            outcome=MessageStatus.SENDING,
+        ).delete()
         return Message.objects.filter(
             pk__in=ids, lease_owner=lease.owner, status=MessageStatus.SENDING
         ).update(
@@ -883,34 +918,37 @@ def _record(lease: Lease, tried: list[_Tried]) -> dict[int, str]:
         lease.held.difference_update(ids)
         messages: list[Message] = []
         recipients: list[Recipient] = []
-        attempts: list[Attempt] = []
+        attempts: dict[int, dict[str, Any]] = {}
         for t in tried:
+            attempt = lease.attempts.get(t.message.pk)
             if t.message.pk not in held:
                 results[t.message.pk] = "lease-lost"
+                if attempt is not None:  # what became of ours (another worker decides)
+                    attempts[attempt.pk] = {
+                        "config": t.config.pk if t.config else None,
+                        "server": str(t.config or ""),
+                        "started_at": t.started, "finished_at": t.finished,
+                        "outcome": "lease-lost", "detail": LEASE_LOST,
+                    }  # fmt: skip
                 continue
             changed = _settle(t)
             messages.append(t.message)
             recipients.extend(changed)
             results[t.message.pk] = str(t.message.status)
-            attempts.append(
-                Attempt(
-                    message=t.message,
-                    number=t.message.attempt_count,
-                    config=t.config,
-                    server=str(t.config) if t.config is not None else "",
-                    worker=WORKER_ID[:64],  # the column is 64 wide; host names can be longer
-                    started_at=t.started,
-                    finished_at=t.finished,
-                    outcome=t.message.status if t.outcome == "done" else t.outcome,
-                    detail=(t.detail or t.message.last_error)[:1000],
-                )
-            )
+            if attempt is not None:
+                attempts[attempt.pk] = {
+                    "config": t.config.pk if t.config is not None else None,
+                    "server": str(t.config) if t.config is not None else "",
+                    "started_at": t.started,
+                    "finished_at": t.finished,
+                    "outcome": t.message.status if t.outcome == "done" else t.outcome,
+                    "detail": (t.detail or t.message.last_error)[:1000],
+                }
         bulk.update_rows(Message, {m.pk: bulk.values_of(m, _RESULT_FIELDS) for m in messages})
         bulk.update_rows(
             Recipient, {r.pk: bulk.values_of(r, _RECIPIENT_FIELDS) for r in recipients}
         )
-        if attempts:
-            Attempt.objects.bulk_create(attempts)
+        bulk.update_rows(Attempt, attempts)
         for t in tried:
             failed = [r for r in t.recipients if r.status == RecipientStatus.FAILED]
             final = t.message.pk in held and t.message.status != MessageStatus.DEFERRED
