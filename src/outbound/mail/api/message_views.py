@@ -28,6 +28,7 @@ from outbound.mail.api.message_serializers import (
     MessageBatchOutput,
     MessageInput,
     MessageOutput,
+    message_input,
 )
 from outbound.mail.models import Message
 
@@ -131,9 +132,7 @@ class MessageViewSet(
         },
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        body = MessageInput(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = dict(body.validated_data)
+        data = message_input(request.data)
         message, created = outbox.message_submit(
             data=data, actor=request.user, idempotency_key=data.pop("idempotency_key", None)
         )
