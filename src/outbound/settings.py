@@ -206,8 +206,8 @@ OUTBOUND_RETRY_MAX_BACKOFF = float(os.environ.get("OUTBOUND_RETRY_MAX_BACKOFF", 
 OUTBOUND_MAX_MESSAGE_AGE = float(os.environ.get("OUTBOUND_MAX_MESSAGE_AGE", str(5 * 86400)))
 # How long a worker holds the messages it claimed without renewing the lease (its heartbeat
 # renews it every third of this while it works): a killed or frozen worker's messages go to
-# the others after this long.
-OUTBOUND_SEND_LEASE = float(os.environ.get("OUTBOUND_SEND_LEASE", "15"))
+# the others a third of this after it ran out (at most 16 s after the worker died).
+OUTBOUND_SEND_LEASE = float(os.environ.get("OUTBOUND_SEND_LEASE", "12"))
 # How often a running worker reports itself alive (``/readyz`` counts those seen in 30 s).
 OUTBOUND_WORKER_BEAT = float(os.environ.get("OUTBOUND_WORKER_BEAT", "5"))
 # How long an idle SMTP connection is kept open for the next message.

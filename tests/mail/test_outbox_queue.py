@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from django.db import connections
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from outbound.core import bulk
 from outbound.mail import sender
-from outbound.mail.models import Attempt, Message, MessageStatus, Recipient
+from outbound.mail.models import Attempt, Message, MessageStatus, Recipient, SmtpConfig
 from tests.mail.test_sender import (
     _fresh_sender_state,  # noqa: F401  (autouse: no pooled connection between tests)
     configure,
@@ -51,7 +52,7 @@ def test_a_claim_takes_the_oldest_due_messages_and_never_one_held_by_a_live_leas
         status=MessageStatus.SENDING, lease_owner="other", lease_until=now + timedelta(hours=1)
     )
     Message.objects.filter(pk=expired.pk).update(
-        status=MessageStatus.SENDING, lease_owner="dead", lease_until=now - timedelta(seconds=1),
+        status=MessageStatus.SENDING, lease_owner="dead", lease_until=now - timedelta(minutes=1),
         next_attempt_at=now - timedelta(hours=1), attempt_count=1,
     )  # fmt: skip
 
@@ -182,3 +183,37 @@ def test_bulk_rows_get_their_own_values_and_only_where_the_condition_still_holds
     assert bulk.update_rows(Message, {a.pk: same, b.pk: same}, where={"lease_owner": ""}) == 1
     assert Message.objects.get(pk=b.pk).status == "deferred"  # its condition no longer held
     assert Message.objects.get(pk=a.pk).attempt_count == 9
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_noted_by_a_worker_that_died_is_recorded_not_sent_again(
+    admin_client: APIClient,
+) -> None:
+    with smtp_server(recorder=Scripted(refuse={"no@example.com"})) as srv:
+        configure(admin_client, srv)
+        message = submit(admin_client, to=["yes@example.com", "no@example.com"])
+        # A worker claims it, sends it, notes the result ... and dies before the bulk write.
+        lease, [claimed] = sender.claim(limit=10)
+        prefetch_related_objects([claimed], "recipients", "attachments")
+        tried = sender._attempt(claimed, SmtpConfig.objects.get(is_active=True), lease)
+        assert tried is not None
+        sender._note(lease, tried)
+        assert len(srv.recorder.messages) == 1
+        noted = Message.objects.get(pk=message.pk)
+        assert noted.status == "sending" and noted.outcome_note is not None
+        # Its lease runs out; another worker takes the message over.
+        Message.objects.filter(pk=message.pk).update(
+            lease_until=timezone.now() - timedelta(minutes=1)
+        )
+        assert sender.deliver_due(limit=10) == {message.pk: "sent"}
+    assert len(srv.recorder.messages) == 1  # recorded from the note, not sent again
+    message.refresh_from_db()
+    assert (message.status, message.attempt_count, message.outcome_note) == ("sent", 1, None)
+    assert {r.address: (r.status, r.smtp_code) for r in message.recipients.all()} == {
+        "yes@example.com": ("sent", 250),
+        "no@example.com": ("failed", 550),
+    }
+    [attempt] = Attempt.objects.filter(message=message)
+    assert (attempt.number, attempt.outcome) == (1, "sent")
+    assert attempt.worker == sender.WORKER_ID[:64] and attempt.finished_at is not None
+    assert Message.objects.filter(is_failure_notice=True).count() == 1  # for no@example.com

@@ -193,6 +193,11 @@ class Message(models.Model):
     lease_owner = models.CharField(max_length=64, blank=True, default="")
     lease_until = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=1000, blank=True, default="")
+    # Write-ahead: the result of an attempt that reached recipients, noted on the row the
+    # moment the server accepted the message and cleared when the results are written out
+    # in bulk; a worker that takes the message over from a dead one completes the record
+    # from it instead of sending the message again.
+    outcome_note = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -117,7 +117,7 @@ class Outage:
 
 
 OUTAGE = Outage()
-RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)  # seconds between tries while the database is away
+RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)  # seconds between tries while the database is away
 
 
 def _database_error(exc: BaseException) -> str:
@@ -429,8 +429,13 @@ def claim(*, limit: int, ids: Sequence[int] | None = None) -> tuple[Lease, list[
     lease = Lease(owner, time.monotonic())
     adapt = connection.ops.adapt_datetimefield_value
     due = _DUE.format(**column)
+    # A lease is taken over a little after it ran out: a live worker cut off from the
+    # database for a while renews it the moment it is back (its heartbeat keeps trying),
+    # before anyone else may send its messages again.
+    expired = now - timedelta(seconds=settings.OUTBOUND_SEND_LEASE / 3)
     due_params = [
-        MessageStatus.QUEUED, MessageStatus.DEFERRED, adapt(now), MessageStatus.SENDING, adapt(now),
+        MessageStatus.QUEUED, MessageStatus.DEFERRED, adapt(now), MessageStatus.SENDING,
+        adapt(expired),
     ]  # fmt: skip
     among, among_params = "", []
     if ids is not None:
@@ -475,6 +480,9 @@ def _open_attempts(lease: Lease, messages: list[Message], now: Any) -> None:
     """Record the claimed messages' attempts as under way (outcome ``sending``), so that a
     worker dying mid-send leaves its attempt in the list; an attempt still under way from a
     worker whose lease ran out is closed as ``interrupted`` first."""
+    messages = [m for m in messages if m.outcome_note is None]  # completed, not tried again
+    if not messages:
+        return
     ids = [m.pk for m in messages]
     Attempt.objects.filter(message_id__in=ids, outcome=MessageStatus.SENDING).update(
         outcome="interrupted", finished_at=now, detail=INTERRUPTED
@@ -489,7 +497,7 @@ def _open_attempts(lease: Lease, messages: list[Message], now: Any) -> None:
         )
         for m in messages
     )
-    lease.attempts = {a.message_id: a for a in opened}
+    lease.attempts.update({a.message_id: a for a in opened})
 
 
 def release(lease: Lease, messages: Sequence[Message]) -> int:
@@ -590,26 +598,30 @@ class Heartbeat:
             now = time.monotonic()
             due = [lease for lease in leases if lease.renew_at <= now]
             beat = self._worker is not None and self._beat_at <= now
+            floor = 0.01
             try:
                 for lease in due:
                     lease.renew()  # a lost lease stays lost: its batch stops at the next DATA
                 if beat:
                     self._beat()
-            except DatabaseError as exc:  # the database is away: the next round tries again
+            except DatabaseError as exc:  # the database is away: try again shortly
                 OUTAGE.failed(exc)
+                floor = HEARTBEAT_RETRY
             except Exception:
                 logger.exception("the heartbeat failed; it tries again")
+                floor = HEARTBEAT_RETRY
             finally:
                 if due or beat:
                     connection.close()  # this thread's own connection, until the next round
             waits = [lease.renew_at - time.monotonic() for lease in leases if not lease.lost]
             if self._worker is not None:
                 waits.append(self._beat_at - time.monotonic())
-            self._wake.wait(max(min(waits, default=60.0), 0.01))
+            self._wake.wait(max(min(waits, default=60.0), floor))
             self._wake.clear()
 
 
 HEARTBEAT = Heartbeat()
+HEARTBEAT_RETRY = 0.5  # seconds between renewals while the database does not answer
 
 
 # --- delivering a batch --------------------------------------------------------------------
@@ -662,6 +674,9 @@ def deliver_claimed(
     HEARTBEAT.watch(lease)
     try:
         prefetch_related_objects(messages, "recipients", "attachments")
+        for message in [m for m in untried if m.outcome_note is not None]:
+            tried.append(_completed(lease, message))  # a dead worker's delivery, recorded
+            untried.remove(message)
         config, read_at = active_smtp_config(), time.monotonic()
         while untried and not lease.lost and not (stop is not None and stop.is_set()):
             if time.monotonic() - read_at >= CONFIG_RECHECK:
@@ -673,6 +688,7 @@ def deliver_claimed(
                 break
             untried.pop(0)
             tried.append(attempt)
+            _note(lease, attempt)
     except DatabaseError as exc:  # reading the batch or the configuration: stop here
         OUTAGE.failed(exc)
     finally:
@@ -722,6 +738,64 @@ def _attempt(message: Message, config: SmtpConfig | None, lease: Lease) -> _Trie
                 r.status, r.smtp_reply = RecipientStatus.DEFERRED, detail
         outcome = "deferred"
     return _Tried(message, config, recipients, pending, started, timezone.now(), outcome, detail)
+
+
+def _note(lease: Lease, t: _Tried) -> None:
+    """Write-ahead for an attempt that reached recipients: its result goes onto the message
+    row at once (one statement), so that should this worker die before the batch's results
+    are written out, the worker taking the message over records it instead of sending it a
+    second time. Attempts that reached nobody need no note: repeating them duplicates
+    nothing."""
+    if not any(r.status == RecipientStatus.SENT for r in t.pending):
+        return
+    attempt = lease.attempts.get(t.message.pk)
+    note = {
+        "attempt": attempt.pk if attempt is not None else None,
+        "config": t.config.pk if t.config is not None else None,
+        "started": t.started.isoformat(),
+        "finished": t.finished.isoformat(),
+        "outcome": t.outcome,
+        "detail": t.detail,
+        "recipients": {str(r.pk): [r.status, r.smtp_code, r.smtp_reply] for r in t.pending},
+    }
+    t.message.outcome_note = note
+    field = Message._meta.get_field("outcome_note")
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(Message._meta.db_table)} SET {qn('outcome_note')} = %s "  # noqa: S608
+            f"WHERE {qn('id')} = %s AND {qn('lease_owner')} = %s",
+            [field.get_db_prep_save(note, connection), t.message.pk, lease.owner],
+        )
+
+
+def _completed(lease: Lease, message: Message) -> _Tried:
+    """The attempt a dead worker made and noted (:func:`_note`), as if this worker had made
+    it: the recipients' replies and the attempt's times as noted, its own attempt row (the
+    claim's count goes back to its number)."""
+    note = message.outcome_note or {}
+    recipients = list(message.recipients.all())
+    noted = note.get("recipients", {})
+    pending = []
+    for r in recipients:
+        if str(r.pk) in noted:
+            r.status, r.smtp_code, r.smtp_reply = noted[str(r.pk)]
+            pending.append(r)
+    message.attempt_count -= 1
+    if note.get("attempt"):
+        lease.attempts[message.pk] = Attempt(pk=note["attempt"], message=message)
+    config_pk = note.get("config")
+    config = SmtpConfig.objects.filter(pk=config_pk).first() if config_pk else None
+    return _Tried(
+        message,
+        config,
+        recipients,
+        pending,
+        datetime.fromisoformat(note["started"]),
+        datetime.fromisoformat(note["finished"]),
+        note.get("outcome", "done"),
+        note.get("detail", ""),
+    )
 
 
 def _send(
@@ -976,7 +1050,7 @@ def _record(lease: Lease, tried: list[_Tried]) -> dict[int, str]:
 _RECIPIENT_FIELDS = ["status", "smtp_code", "smtp_reply", "updated_at"]
 _RESULT_FIELDS = [
     "status", "config", "lease_owner", "lease_until", "last_error", "next_attempt_at",
-    "finished_at", "sent_at",
+    "finished_at", "sent_at", "attempt_count", "outcome_note",
 ]  # fmt: skip
 
 
@@ -1007,6 +1081,7 @@ def _settle(t: _Tried) -> list[Recipient]:
     )
     message.config = t.config
     message.lease_owner, message.lease_until = "", None
+    message.outcome_note = None  # written out now
     sent = [r for r in recipients if r.status == RecipientStatus.SENT]
     if deferred and not give_up:
         message.status = MessageStatus.DEFERRED
