@@ -47,6 +47,18 @@ class _Counter:
             connection.execute_wrappers.append(self)
 
 
+def _asynchronous_commits(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """PostgreSQL: the worker's commits do not wait for the WAL to reach the disk. Its
+    per-message notes (one commit per delivered message) would otherwise wait for an fsync
+    each. Nothing is lost when the worker dies: every commit is at once visible to the other
+    workers and written by PostgreSQL's WAL writer within a fraction of a second. Only if
+    PostgreSQL itself crashes (not a restart) can that last fraction of a second of worker
+    commits be lost, and the messages it covered sent again."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")
+
+
 class Command(BaseCommand):
     help = "Deliver queued mail: claim due messages in batches and send them."
 
@@ -67,10 +79,13 @@ class Command(BaseCommand):
                 signal.signal(sig, lambda *_: stop.set())
         counter = _Counter()
         connection_created.connect(counter.install)
+        connection_created.connect(_asynchronous_commits)
         from django.db import connections
 
         for conn in connections.all(initialized_only=True):
             counter.install(None, conn)
+            if conn.connection is not None:
+                _asynchronous_commits(None, conn)
         cpu, delivered = time.process_time(), 0
         logger.info("worker %s starting", WORKER_ID)
         try:
@@ -92,6 +107,7 @@ class Command(BaseCommand):
             HEARTBEAT.unregister()
             POOL.close_all()  # QUIT to the server of every connection kept open
             connection_created.disconnect(counter.install)
+            connection_created.disconnect(_asynchronous_commits)
             for conn in connections.all(initialized_only=True):
                 if counter in conn.execute_wrappers:
                     conn.execute_wrappers.remove(counter)
