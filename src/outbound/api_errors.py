@@ -1,5 +1,5 @@
-"""What Django itself answers under an API prefix — no route, an unreadable request, a crash —
-in that prefix's own error body instead of Django's HTML pages.
+"""What Django itself answers under an API prefix — no route, an unreadable request, a crash,
+the database gone — in that prefix's own error body instead of Django's HTML pages.
 
 One table (:data:`SHAPES`) names each API shape's prefix and its one exception handler; the
 root URLconf mounts a catch-all per prefix after the shape's own routes and points Django's
@@ -10,6 +10,7 @@ a 404 or 500 reads exactly like the ones its views give.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from outbound.console.views.errors import database_unavailable as console_unavailable
 from outbound.core.errors import exception_handler as native_handler
+from outbound.core.errors import is_database_unavailable
 from outbound.dialects.commvault.errors import commvault_exception_handler
 from outbound.dialects.hitachi.errors import hitachi_exception_handler
 from outbound.dialects.privx.errors import exception_handler as privx_handler
@@ -92,7 +95,20 @@ def shaped_response(request: HttpRequest, shape: Shape, exc: Exception) -> HttpR
     for header in ("WWW-Authenticate", "Retry-After"):
         if header in response:
             shaped[header] = response[header]
+    for mark in ("database_unavailable", "_has_been_logged"):  # see core.errors
+        if getattr(response, mark, False):
+            setattr(shaped, mark, True)
     return shaped
+
+
+def database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A database outage met outside a view's exception handler (a middleware, a plain Django
+    view, the console): under an API prefix that shape's own answer (its 503, Hitachi's
+    412), elsewhere the console's plain page — never Django's 500."""
+    shape = shape_of(request)
+    if shape is None:
+        return console_unavailable(request, exc)
+    return shaped_response(request, shape, exc)
 
 
 def _routed_elsewhere(path: str) -> bool:
@@ -140,6 +156,10 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this while handling the exception (a middleware's, say the session's).
+    exc = sys.exc_info()[1]
+    if isinstance(exc, Exception) and is_database_unavailable(exc):
+        return database_unavailable(request, exc)
     shape = shape_of(request)
     if shape is None:
         return defaults.server_error(request)

@@ -1,14 +1,26 @@
-"""Error bodies: one exception handler so services can raise and every API answers cleanly."""
+"""Error bodies: one exception handler so services can raise and every API answers cleanly;
+what a database outage is, how it is answered (503 and ``Retry-After``) and logged (once)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import threading
+import time
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    transaction,
+)
+from django.db.migrations.recorder import MigrationRecorder
 from django.db.models import ProtectedError
-from django.http import Http404
+from django.http import Http404, HttpResponseBase
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -68,8 +80,172 @@ def validation_error_body(exc: DjangoValidationError) -> Any:
     return {"non_field_errors": exc.messages}
 
 
+# --- database outages -----------------------------------------------------------------------
+
+DATABASE_UNAVAILABLE = "The database is unavailable; please try again shortly."
+DATABASE_UNAVAILABLE_CODE = "database_unavailable"
+# What every API shape answers in ``Retry-After`` while the database is away: a restart or a
+# fail-over takes seconds, and a client that waits this long does not hammer it meanwhile.
+RETRY_AFTER_SECONDS = 5
+READ_ONLY_SQLSTATE = "25006"  # PostgreSQL's read_only_sql_transaction
+READ_ONLY_PHRASES = ("read-only transaction", "readonly database")
+# SQLite says "OperationalError" for its schema and syntax errors too (no such table, …: code
+# SQLITE_ERROR): only these result codes (and their extended forms) are the database away.
+SQLITE_UNAVAILABLE = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_READONLY",
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+    "SQLITE_FULL",
+    "SQLITE_NOMEM",
+    "SQLITE_PROTOCOL",
+)
+
+outage_logger = logging.getLogger("outbound.database")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot serve now (rather than refusing this request):
+    unreachable, restarting, dropped connections (``OperationalError``, ``InterfaceError``),
+    or read-only — PostgreSQL's ``cannot execute … in a read-only transaction`` arrives as an
+    ``InternalError``, SQLite's ``attempt to write a readonly database`` as an
+    ``OperationalError``. Constraint errors are the request's, and SQLite's schema errors
+    ("no such table", also an ``OperationalError``) the code's: never an outage."""
+    if not isinstance(exc, DatabaseError) or isinstance(exc, IntegrityError):
+        return False
+    cause = exc.__cause__
+    sqlite_error = getattr(cause, "sqlite_errorname", None)
+    if sqlite_error is not None:
+        return str(sqlite_error).startswith(SQLITE_UNAVAILABLE)
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if getattr(cause, "sqlstate", None) == READ_ONLY_SQLSTATE:
+        return True
+    if getattr(cause, "pgcode", None) == READ_ONLY_SQLSTATE:  # psycopg2
+        return True
+    text = str(exc).lower()
+    return any(phrase in text for phrase in READ_ONLY_PHRASES)
+
+
+def _reason(exc: BaseException) -> str:
+    """The error's class and the first line of its message (the server's own words:
+    "Connection refused", "… in a read-only transaction"; never a query's parameters)."""
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def database_writable(alias: str = DEFAULT_DB_ALIAS) -> bool:
+    """Whether the database takes writes now: a write that changes nothing, refused by a
+    read-only database (PostgreSQL's hot standby or ``default_transaction_read_only``, an
+    SQLite file opened read-only) as by an unreachable one."""
+    table = connections[alias].ops.quote_name(MigrationRecorder.Migration._meta.db_table)
+    try:
+        with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} WHERE 1 = 0")  # noqa: S608 (no input)
+    except DatabaseError:
+        return False
+    return True
+
+
+def drop_connections() -> None:
+    """Close this thread's database connections (outside a transaction), so the next query
+    connects anew: a dropped connection is not reused, and a new one sees the database as it
+    is now (no longer read-only, say) rather than as it was when the old one began."""
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block:
+            continue
+        try:
+            connection.close()
+        except DatabaseError:
+            connection.connection = None  # it is gone whatever the driver said
+
+
+class DatabaseOutage:
+    """One process's view of the database: the first failure of an outage is logged
+    (WARNING), the rest are counted and not logged, and the first sign that the database
+    answers again — a write that succeeds — is logged once (INFO)."""
+
+    PROBE_INTERVAL = 1.0  # seconds between recovery probes while the database is away
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._since: float | None = None
+        self._refused = 0
+        self._next_probe = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self._since is not None
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            self._refused += 1
+            self._next_probe = time.monotonic() + self.PROBE_INTERVAL
+            if self._since is not None:
+                return
+            self._since = time.monotonic()
+        outage_logger.warning(
+            "database unavailable (%s): requests are refused (Retry-After: %d) until it "
+            "answers again",
+            _reason(exc),
+            RETRY_AFTER_SECONDS,
+        )
+
+    def recovered(self) -> None:
+        with self._lock:
+            if self._since is None:
+                return
+            lasted, refused = time.monotonic() - self._since, self._refused
+            self._since, self._refused = None, 0
+        outage_logger.info(
+            "database available again after %.1f s (%d requests refused)", lasted, refused
+        )
+
+    def probe(self, alias: str = DEFAULT_DB_ALIAS) -> bool:
+        """During an outage, at most once per ``PROBE_INTERVAL``: whether the database takes
+        writes again (then the outage ends). A read that succeeds proves little — a read-only
+        database serves reads — so the probe writes (nothing)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._since is None:
+                return True
+            if now < self._next_probe:
+                return False
+            self._next_probe = now + self.PROBE_INTERVAL
+        if database_writable(alias):
+            self.recovered()
+            return True
+        drop_connections()  # the next attempt connects anew (and sees the database as it is)
+        return False
+
+
+OUTAGE = DatabaseOutage()
+
+R = TypeVar("R", bound=HttpResponseBase)
+
+
+def answer_unavailable(exc: BaseException, response: R) -> R:
+    """``response`` (an API shape's error body, or the console's page) as the answer to an
+    outage: noted in :data:`OUTAGE` (logged once per outage), ``Retry-After`` set, and marked
+    so that Django does not log a line (and a traceback) for every such request."""
+    OUTAGE.failed(exc)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response.database_unavailable = True  # type: ignore[attr-defined]
+    response._has_been_logged = True  # type: ignore[attr-defined]  # django.utils.log
+    return response
+
+
+def database_unavailable_response(exc: BaseException) -> Response:
+    """The native (ALX/DRF) answer to an outage."""
+    body = {"detail": DATABASE_UNAVAILABLE, "error_code": DATABASE_UNAVAILABLE_CODE}
+    return answer_unavailable(exc, Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE))
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     exc = plain_auth_error(exc)
+    if is_database_unavailable(exc):
+        return database_unavailable_response(exc)
     if isinstance(exc, DjangoValidationError):
         return Response(validation_error_body(exc), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, ServiceError):

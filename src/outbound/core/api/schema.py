@@ -9,10 +9,15 @@ body of each comes from the view's :class:`ErrorShape`: the native (ALX/DRF) one
 vendor's in its dialect package (``error_shape`` on the dialect's base view). What only a
 view's own code answers (a login throttle, a missing active configuration) it names in
 ``error_statuses``.
+
+Every operation also documents its answer to a database outage (any operation may meet one:
+authentication alone reads the database), with ``Retry-After``: 503 in each shape's body, or
+the status the shape names (Hitachi's 412, "the server is not available").
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -43,6 +48,8 @@ DESCRIPTIONS = {
     413: "The request is too large.",
     415: "The request's Content-Type is not one this operation reads.",
     429: "Too many requests: the `Retry-After` header says when to try again.",
+    503: "The database is unavailable (restarting, or read-only): the `Retry-After` header "
+    "says when to try again.",
 }
 
 
@@ -53,6 +60,8 @@ class ErrorShape:
     body: Any
     bodies: dict[int, Any] = field(default_factory=dict)
     descriptions: dict[int, str] = field(default_factory=dict)
+    # The status a database outage is answered with (core.errors.answer_unavailable).
+    unavailable: int = 503
 
     def response(self, status: int, description: str | None = None) -> OpenApiResponse:
         return OpenApiResponse(
@@ -248,4 +257,25 @@ class OutboundAutoSchema(AutoSchema):
                     )
             if "429" in responses:
                 responses["429"].setdefault("headers", {})["Retry-After"] = RETRY_AFTER
+        self.add_unavailable(operation, shape)
         return operation
+
+    def add_unavailable(self, operation: dict[str, Any], shape: ErrorShape | None) -> None:
+        """The answer to a database outage, with ``Retry-After``. A view that documents its
+        errors itself, with no :class:`ErrorShape` (ZITADEL's), answers it in the body its
+        other errors have."""
+        responses = operation["responses"]
+        code = shape.unavailable if shape is not None else 503
+        description = (shape.descriptions if shape is not None else {}).get(code, DESCRIPTIONS[503])
+        status = str(code)
+        if status not in responses:
+            errors = [r for c, r in sorted(responses.items()) if c[0] in "45"]
+            borrowed = next((r for r in errors if "content" in r), None)
+            if shape is None and borrowed is not None:
+                responses[status] = {"content": copy.deepcopy(borrowed["content"])}
+            else:
+                body = shape if shape is not None else NATIVE_ERRORS
+                responses[status] = self._get_response_for_code(body.response(code), status)
+        if shape is None or not responses[status].get("description"):
+            responses[status]["description"] = description
+        responses[status].setdefault("headers", {})["Retry-After"] = RETRY_AFTER

@@ -12,5 +12,7 @@ ERRORS = ErrorShape(
         403: "Forbidden: the key lacks the permission",
         415: "Unsupported Media Type: Commvault's API takes JSON",
         429: "Too many tests: `Retry-After` says when to try again",
+        503: "Service Unavailable: the database is restarting or read-only; "
+        "`Retry-After` says when to try again",
     },
 )

@@ -13,7 +13,12 @@ from django.utils.encoding import escape_uri_path
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from outbound.core.errors import ServiceError, plain_message
+from outbound.core.errors import (
+    ServiceError,
+    answer_unavailable,
+    is_database_unavailable,
+    plain_message,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,9 +112,13 @@ def hitachi_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return invalid_body(request, core_errors_message(exc))
     if isinstance(exc, ServiceError):
         return error_response(request, exc.status_code, exc.detail)
+    if is_database_unavailable(exc):
+        # The database is away (restarting, read-only): Hitachi's "server is not available",
+        # which its clients know to retry; logged once per outage (core.errors).
+        return answer_unavailable(exc, error_response(request, 412, MESSAGES[412]))
     if isinstance(exc, DatabaseError):
-        # The backing store is down or refused the write: Hitachi's "server is not available".
-        logger.warning("hitachi dialect: database unavailable: %s", type(exc).__name__)
+        # The backing store refused the write otherwise: the same answer, as before.
+        logger.warning("hitachi dialect: database error: %s", type(exc).__name__)
         return error_response(request, 412, MESSAGES[412])
     if isinstance(exc, exceptions.APIException):
         code = exc.status_code

@@ -11,7 +11,13 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from outbound.core.errors import ServiceError, plain_message
+from outbound.core.errors import (
+    DATABASE_UNAVAILABLE,
+    ServiceError,
+    answer_unavailable,
+    is_database_unavailable,
+    plain_message,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +124,9 @@ def core_validation_items(exc: DjangoValidationError) -> list[dict[str, Any]]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """Every exception a PrivX view raises, as a PrivX error body (never a secret, never HTML)."""
     headers: dict[str, str] = {}
+    if is_database_unavailable(exc):
+        body = error(DATABASE_ERROR, DATABASE_UNAVAILABLE)
+        return answer_unavailable(exc, Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE))
     if isinstance(exc, exceptions.ValidationError):
         return invalid(drf_validation_items(exc.detail) or [error(BAD_REQUEST, "Invalid data.")])
     if isinstance(exc, DjangoValidationError):

@@ -12,5 +12,7 @@ ERRORS = ErrorShape(
         403: "Unauthorized request, OAuth2 authorization OK but scope insufficient",
         415: "Unsupported media type: PrivX's API takes JSON",
         429: "Too many tests (MAX_LOAD)",
+        503: "Service unavailable: the database is restarting or read-only (DATABASE_ERROR); "
+        "`Retry-After` says when to try again",
     },
 )

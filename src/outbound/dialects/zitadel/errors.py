@@ -14,7 +14,12 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from outbound.core.errors import ServiceError, plain_message
+from outbound.core.errors import (
+    ServiceError,
+    answer_unavailable,
+    is_database_unavailable,
+    plain_message,
+)
 from outbound.mail.services import StateConflict
 
 logger = logging.getLogger(__name__)
@@ -34,6 +39,7 @@ class Code(IntEnum):
     ABORTED = 10
     UNIMPLEMENTED = 12
     INTERNAL = 13
+    UNAVAILABLE = 14
     UNAUTHENTICATED = 16
 
 
@@ -48,6 +54,7 @@ HTTP_STATUS = {
     Code.ABORTED: 409,
     Code.UNIMPLEMENTED: 501,
     Code.INTERNAL: 500,
+    Code.UNAVAILABLE: 503,
     Code.UNAUTHENTICATED: 401,
 }
 
@@ -102,6 +109,13 @@ class ZitadelError(Exception):
 
 def not_found() -> ZitadelError:
     return ZitadelError(Code.NOT_FOUND, "SMTP-NotFound", "SMTP configuration not found")
+
+
+def unavailable() -> ZitadelError:
+    """The database is away (restarting, read-only): gRPC's Unavailable, retry later."""
+    return ZitadelError(
+        Code.UNAVAILABLE, "DATABASE-Unavailable", "The database is unavailable; retry shortly"
+    )
 
 
 def route_not_found() -> ZitadelError:
@@ -208,6 +222,8 @@ def to_zitadel(exc: Exception) -> ZitadelError | None:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if is_database_unavailable(exc):
+        return answer_unavailable(exc, unavailable().response())
     error = to_zitadel(exc)
     if error is None:
         return None
