@@ -103,6 +103,41 @@ def test_the_row_is_the_one_the_orm_would_write(admin_client: APIClient, admin_u
 
 
 @pytest.mark.django_db(transaction=True)
+def test_every_column_is_what_model_save_writes(admin_client: APIClient, admin_user: User) -> None:
+    """Column by column (whatever fields the models gain), the submitted rows against rows
+    the ORM saves from the same values."""
+    configure(admin_client)
+    body = {**MESSAGE, "cc": ["carl@example.com"], "headers": {"X-A": "1"}}
+    r = admin_client.post(URL, body, format="json")
+    ours = Message.objects.get(pk=r.data["id"])
+    orm = outbox._new_message(
+        outbox._clean(body),
+        sender="app@example.com",
+        owner=admin_user,
+        idempotency_key=None,
+        request_fingerprint="",
+    )
+    orm.save(force_insert=True)
+    Recipient.objects.bulk_create(outbox._recipients_of(orm, outbox._clean(body)))
+    varying = {"id", "message_id", "created_at", "next_attempt_at"}
+    rows = {
+        m.pk: {
+            k: v for k, v in Message.objects.filter(pk=m.pk).values()[0].items() if k not in varying
+        }
+        for m in (ours, orm)
+    }
+    assert rows[ours.pk] == rows[orm.pk]
+    recipients = {
+        m.pk: [
+            {k: v for k, v in row.items() if k not in {"id", "message_id", "updated_at"}}
+            for row in Recipient.objects.filter(message=m).order_by("id").values()
+        ]
+        for m in (ours, orm)
+    }
+    assert recipients[ours.pk] == recipients[orm.pk] and len(recipients[ours.pk]) == 2
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_deactivation_is_seen_by_the_next_submission(
     admin_client: APIClient, admin_user: User
 ) -> None:

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field, Model
+from django.db.models import NOT_PROVIDED, Field, Model
 from django.utils import timezone
 from rest_framework import status
 
@@ -412,8 +412,8 @@ def _prepare(
         "is_failure_notice": is_failure_notice,
         "next_attempt_at": now,
     }
-    values = _with_defaults(Message, values, now)
     conn = transaction.get_connection()
+    values = _with_defaults(conn, Message, values, now)
     # The message as Model.save() leaves it (the id is set once written), without Model.save().
     fields = Message._meta.concrete_fields
     message = Message.from_db(
@@ -424,7 +424,7 @@ def _prepare(
     template = _prepared(
         conn,
         Recipient,
-        _with_defaults(Recipient, {"message_id": None, "kind": "", "address": ""}, now),
+        _with_defaults(conn, Recipient, {"message_id": None, "kind": "", "address": ""}, now),
     )
     rows: list[Any] = []
     for kind in RecipientKind.values:
@@ -504,10 +504,13 @@ def _insert_columns(model: type[Model]) -> list[Field[Any, Any]]:
     ]
 
 
-def _with_defaults(model: type[Model], values: dict[str, Any], now: Any) -> dict[str, Any]:
+def _with_defaults(
+    conn: BaseDatabaseWrapper, model: type[Model], values: dict[str, Any], now: Any
+) -> dict[str, Any]:
     """``values`` (by attname) and, for every other concrete field, what ``Model.save()``
     would write: ``now`` for ``auto_now``/``auto_now_add``, else the field's default."""
-    full = dict(values)
+    constant, _ = _constants(conn, model)
+    full = {**constant, **values}
     for field in model._meta.concrete_fields:
         if field.attname not in full:
             auto = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
@@ -517,8 +520,42 @@ def _with_defaults(model: type[Model], values: dict[str, Any], now: Any) -> dict
 
 def _prepared(conn: BaseDatabaseWrapper, model: type[Model], values: dict[str, Any]) -> list[Any]:
     """The INSERT parameters of a row of ``model``, prepared as ``Model.save()`` prepares
-    them (``get_db_prep_save``)."""
-    return [field.get_db_prep_save(values[field.attname], conn) for field in _insert_columns(model)]
+    them (``get_db_prep_save``; a constant default once per process)."""
+    constant, prepared = _constants(conn, model)
+    return [
+        prepared[name]
+        if name in prepared and values[name] is constant[name]
+        else field.get_db_prep_save(values[name], conn)
+        for field in _insert_columns(model)
+        for name in (field.attname,)
+    ]
+
+
+# (database vendor, model) -> the defaults that are the same for every row, by attname: as
+# Python values and as INSERT parameters.
+_constant_defaults: dict[tuple[str, type[Model]], tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
+def _constants(
+    conn: BaseDatabaseWrapper, model: type[Model]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    key = (conn.vendor, model)
+    if key not in _constant_defaults:
+        constant: dict[str, Any] = {}
+        for field in model._meta.concrete_fields:
+            if field.db_default is not NOT_PROVIDED:
+                # Model.save() leaves those to the database (DEFAULT); these INSERTs don't.
+                raise NotImplementedError(f"{field} has a db_default: write it with the ORM")
+            auto = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+            if not auto and not (field.has_default() and callable(field.default)):
+                constant[field.attname] = field.get_default()
+        prepared = {
+            field.attname: field.get_db_prep_save(constant[field.attname], conn)
+            for field in _insert_columns(model)
+            if field.attname in constant
+        }
+        _constant_defaults[key] = (constant, prepared)
+    return _constant_defaults[key]
 
 
 # SQL text by (database vendor, statement, rows): built from the models once per process.
