@@ -36,20 +36,23 @@ migrate: $(STAMP)
 	$(BIN)/outbound migrate --noinput
 	$(BIN)/outbound bootstrap-admin
 
-# The web server and, beside it, one mail worker (`outbound worker` runs more, anywhere).
+# The web server and, beside it, the mail workers under `outbound supervise` (OUTBOUND_WORKERS
+# of them, 1 by default; one that exits is restarted with backoff). When the web server stops,
+# the trap stops the supervisor, which stops its workers (`outbound worker` runs more, anywhere).
 run: migrate
-	@$(BIN)/outbound worker & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	@$(BIN)/outbound supervise & supervisor=$$!; \
+	trap 'kill $$supervisor 2>/dev/null; wait $$supervisor 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn outbound.wsgi:application --bind $(HOST):$(PORT) \
 		--workers $(WORKERS) --threads $(THREADS) --access-logfile - --timeout 60
 
 dev: migrate
-	@$(BIN)/outbound worker & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	@$(BIN)/outbound supervise & supervisor=$$!; \
+	trap 'kill $$supervisor 2>/dev/null; wait $$supervisor 2>/dev/null' EXIT INT TERM; \
 	DJANGO_DEBUG=1 $(BIN)/outbound runserver $(HOST):$(PORT)
 
+# More mail workers on this machine, supervised like those of `make run` (OUTBOUND_WORKERS).
 worker: migrate
-	$(BIN)/outbound worker
+	$(BIN)/outbound supervise
 
 test: $(STAMP) $(CHROMIUM)
 	@mkdir -p var
