@@ -72,9 +72,10 @@ def message_input(data: Any) -> dict[str, Any]:
     attachments) is taken as it is, without building a serializer (DRF deep-copies every
     declared field per instance: about a third of a single POST's own time); anything else,
     including every body with an error, goes through ``MessageInput`` itself, so which
-    bodies are accepted and how errors are worded is DRF's alone. ``tests/mail/
-    test_message_input.py`` holds the two to the same answers."""
-    fast = _plain_message_input(data)
+    bodies are accepted and how errors are worded is DRF's alone (the batch checks its items
+    the same way). ``tests/mail/test_submit_statements.py`` holds the two to the same
+    answers."""
+    fast = plain_message_input(data)
     if fast is not None:
         return fast
     body = MessageInput(data=data)
@@ -82,7 +83,7 @@ def message_input(data: Any) -> dict[str, Any]:
     return dict(body.validated_data)
 
 
-def _plain_message_input(data: Any) -> dict[str, Any] | None:
+def plain_message_input(data: Any) -> dict[str, Any] | None:
     """What ``MessageInput`` would validate ``data`` to, when that is plain to see; else
     ``None`` (let the serializer decide)."""
     if type(data) is not dict or "attachments" in data:

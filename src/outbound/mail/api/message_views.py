@@ -29,6 +29,7 @@ from outbound.mail.api.message_serializers import (
     MessageInput,
     MessageOutput,
     message_input,
+    plain_message_input,
 )
 from outbound.mail.models import Message
 
@@ -180,6 +181,10 @@ class MessageViewSet(
         envelope.is_valid(raise_exception=True)
         items: list[dict[str, Any] | outbox.Refused] = []
         for raw in envelope.validated_data["messages"]:
+            plain = plain_message_input(raw)  # as MessageInput would take it, if plainly so
+            if plain is not None:
+                items.append(plain)
+                continue
             body = MessageInput(data=raw)
             items.append(
                 dict(body.validated_data) if body.is_valid() else outbox.Refused(body.errors)
