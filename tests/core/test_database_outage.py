@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -398,6 +399,30 @@ def test_a_read_only_database(fault: Fault, world: World, caplog: pytest.LogCapt
     recovered(world)
     wait_for_recovery_line(world, caplog, 1)
     assert [lvl for lvl, _ in outage_lines(caplog)] == [logging.WARNING, logging.INFO]
+    assert_quiet_log(caplog)
+
+
+def test_a_threaded_server_does_not_fail_once_per_thread_after_a_restart(
+    fault: Fault, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another thread's connection, open and idle while the database restarted, is closed
+    before its next request rather than failing it: back is back for every thread."""
+    if not isinstance(fault, PostgresFault):
+        pytest.skip("SQLite's faults do not reach a connection another thread has open")
+    caplog.set_level(logging.INFO)
+    other = ThreadPoolExecutor(1)  # one more server thread, kept across requests
+    shape = world.shapes[0]
+    try:
+        assert other.submit(world.read, shape).result().status_code == 200  # its connection
+        fault.down()
+        assert_outage_answer(shape, world.read(shape))  # this thread meets the outage
+        fault.up()
+        recovered(world)
+        assert other.submit(world.read, shape).result().status_code == 200
+        assert other.submit(world.write, shape).result().status_code == 200
+    finally:
+        other.submit(connections.close_all).result()
+        other.shutdown()
     assert_quiet_log(caplog)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -148,12 +149,12 @@ def database_writable(alias: str = DEFAULT_DB_ALIAS) -> bool:
     return True
 
 
-def drop_connections() -> None:
-    """Close this thread's database connections (outside a transaction), so the next query
-    connects anew: a dropped connection is not reused, and a new one sees the database as it
-    is now (no longer read-only, say) rather than as it was when the old one began."""
+def drop_connections(only: Callable[[Any], bool] | None = None) -> None:
+    """Close this thread's database connections (outside a transaction; ``only`` those it
+    picks), so the next query connects anew: a dropped connection is not reused, and a new
+    one sees the database as it is now (no longer read-only, say), not as it was."""
     for connection in connections.all(initialized_only=True):
-        if connection.in_atomic_block:
+        if connection.in_atomic_block or (only is not None and not only(connection)):
             continue
         try:
             connection.close()
@@ -164,7 +165,12 @@ def drop_connections() -> None:
 class DatabaseOutage:
     """One process's view of the database: the first failure of an outage is logged
     (WARNING), the rest are counted and not logged, and the first sign that the database
-    answers again — a write that succeeds — is logged once (INFO)."""
+    answers again — a write that succeeds — is logged once (INFO).
+
+    ``epoch`` counts the outages' starts and ends: a connection opened in an earlier epoch
+    (another thread's, idle while this one met the outage) is suspect — dropped by the
+    restart, or opened while the database was read-only — and is closed before its thread's
+    next request uses it (:meth:`stale`), rather than failing that request once."""
 
     PROBE_INTERVAL = 1.0  # seconds between recovery probes while the database is away
 
@@ -173,6 +179,16 @@ class DatabaseOutage:
         self._since: float | None = None
         self._refused = 0
         self._next_probe = 0.0
+        self.epoch = 0
+
+    def opened(self, connection: Any) -> None:
+        """A connection was opened now (``connection_created``)."""
+        connection.outage_epoch = self.epoch
+
+    def stale(self, connection: Any) -> bool:
+        """Whether ``connection`` is open and older than the last start or end of an outage."""
+        opened = getattr(connection, "outage_epoch", 0)  # untagged: opened before any
+        return connection.connection is not None and opened != self.epoch
 
     @property
     def active(self) -> bool:
@@ -185,6 +201,7 @@ class DatabaseOutage:
             if self._since is not None:
                 return
             self._since = time.monotonic()
+            self.epoch += 1
         outage_logger.warning(
             "database unavailable (%s): requests are refused (Retry-After: %d) until it "
             "answers again",
@@ -198,6 +215,7 @@ class DatabaseOutage:
                 return
             lasted, refused = time.monotonic() - self._since, self._refused
             self._since, self._refused = None, 0
+            self.epoch += 1
         outage_logger.info(
             "database available again after %.1f s (%d requests refused)", lasted, refused
         )
