@@ -692,13 +692,16 @@ def deliver_claimed(
     except DatabaseError as exc:  # reading the batch or the configuration: stop here
         OUTAGE.failed(exc)
     finally:
-        HEARTBEAT.forget(lease)
         POOL.release()
         # Whatever was tried is recorded, the rest given back, however long the database
-        # takes to return (a stopping worker waits a little, then leaves it to the lease).
-        results.update(until_database_answers(lambda: _record(lease, tried), stop=stop,
-                                              patience=10))  # fmt: skip
-        until_database_answers(lambda: release(lease, untried), stop=stop, patience=10)
+        # takes to return (a stopping worker waits a little, then leaves it to the lease);
+        # the heartbeat renews the lease meanwhile, as soon as the database answers.
+        try:
+            results.update(until_database_answers(lambda: _record(lease, tried), stop=stop,
+                                                  patience=10))  # fmt: skip
+            until_database_answers(lambda: release(lease, untried), stop=stop, patience=10)
+        finally:
+            HEARTBEAT.forget(lease)
     return results
 
 
