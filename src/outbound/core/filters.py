@@ -111,6 +111,24 @@ class OutboundFilterSet(django_filters.FilterSet):
             filter_.model = queryset.model
             filter_.parent = self
 
+    # Form classes by (FilterSet class, the filters it binds): building one per request is a
+    # metaclass run over fields that depend only on the declarations. Bounded: a caller
+    # naming ever new combinations of filters does not grow it without end.
+    _form_classes: dict[tuple[type[Any], tuple[str, ...]], type[forms.Form]] = {}
+    FORM_CLASSES_KEPT = 256
+
+    def get_form_class(self) -> type[forms.Form]:
+        if any(callable(getattr(f, "queryset", None)) for f in self.filters.values()):
+            return super().get_form_class()  # a field built from the request: never shared
+        key = (type(self), tuple(self.filters))
+        form_class = self._form_classes.get(key)
+        if form_class is None:
+            form_class = super().get_form_class()
+            if len(self._form_classes) >= self.FORM_CLASSES_KEPT:
+                self._form_classes.clear()
+            self._form_classes[key] = form_class
+        return form_class
+
     @classmethod
     def filter_for_lookup(cls, field: Any, lookup_type: str) -> tuple[Any, dict[str, Any]]:
         if lookup_type in CASE_SENSITIVE_LOOKUPS and isinstance(field, models.CharField):

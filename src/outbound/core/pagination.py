@@ -7,7 +7,8 @@ words, never silently replaced by the default.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
@@ -20,6 +21,8 @@ MIN_VALUE = "Ensure this value is greater than or equal to {limit_value}."
 MAX_VALUE = "Ensure this value is less than or equal to {limit_value}."
 # No database offsets beyond a signed 64-bit integer.
 MAX_OFFSET = 2**63 - 1
+
+P = TypeVar("P")
 
 LIMIT = "limit"
 OFFSET = "offset"
@@ -92,21 +95,32 @@ class CountingLimitOffsetPagination(LimitOffsetPagination):
     max_limit = 1000
 
     def paginate_queryset(
-        self, queryset: Any, request: Request, view: Any = None, counted: Any = None
+        self, queryset: Any, request: Request, view: Any = None
     ) -> list[Any] | None:
-        """``counted``: the same rows as ``queryset`` in a form cheaper to count (e.g. before
-        ``values()`` joins and annotations, which make the count query join or nest)."""
         # Parsed before anything is counted: a bad parameter costs no query.
         self._requested = limit_offset(
             request, default_limit=self.default_limit, max_limit=self.max_limit
         )
         # total_count: everything the caller may see, before the query's filters.
         self.total_count = view.get_queryset().count() if view is not None else None
-        self._counted = counted
         return super().paginate_queryset(queryset, request, view)
 
-    def get_count(self, queryset: Any) -> int:
-        return super().get_count(queryset if self._counted is None else self._counted)
+    def paginate_counted(
+        self, request: Request, fetch: Callable[[int, int], tuple[P, int, int]]
+    ) -> P:
+        """A page and both counts from one call, ``fetch(offset, limit)`` -> ``(page,
+        total_count, filtered_count)`` (e.g. one query that counts as it reads); ``page`` is
+        returned as it is (nothing past the end, like :meth:`paginate_queryset`). The
+        envelope and links are those of :meth:`paginate_queryset`."""
+        self._requested = limit_offset(
+            request, default_limit=self.default_limit, max_limit=self.max_limit
+        )
+        self.request = request
+        self.limit, self.offset = self._requested
+        page, self.total_count, self.count = fetch(self.offset, self.limit)
+        if self.count > self.limit and self.template is not None:
+            self.display_page_controls = True
+        return page
 
     def get_limit(self, request: Request) -> int:
         return self._requested[0]

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from django.db import connection
-from django.db.models import QuerySet, TextField
+from django.core.exceptions import EmptyResultSet, FullResultSet
+from django.db import connection, connections
+from django.db.models import (
+    BigIntegerField,
+    Func,
+    Lookup,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+)
+from django.db.models.expressions import Col
 from django.db.models.functions import Cast
+from django.db.models.sql.where import WhereNode
 
 from outbound.integrations.models import (
     AuthenticationObject,
@@ -61,6 +78,235 @@ def _row_fields() -> tuple[str, ...]:
     if any(f.secret for t in REGISTRY.values() for f in t.fields):
         return INTEGRATION_ROW
     return tuple(f for f in INTEGRATION_ROW if f != "sealed_secrets")
+
+
+class _JsonInteger(Func):
+    """The integer at ``<json column>.<key>``, or NULL when the value there is anything else
+    (a string, a fraction, a boolean…: never a database error)."""
+
+    output_field = BigIntegerField()
+
+    def __init__(self, expression: Any, key: str) -> None:
+        if not key.isidentifier():
+            raise ValueError(f"not a plain key: {key!r}")
+        self.key = key
+        super().__init__(expression)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
+        column, params = compiler.compile(self.source_expressions[0])
+        path = f"'$.\"{self.key}\"'"
+        sql = (
+            f"CASE WHEN json_type({column}, {path}) = 'integer' "
+            f"THEN json_extract({column}, {path}) END"
+        )
+        return sql, (*params, *params)
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
+        column, params = compiler.compile(self.source_expressions[0])
+        key = f"'{self.key}'"
+        # Up to 18 digits: always a bigint (the cast cannot overflow).
+        sql = (
+            f"CASE WHEN jsonb_typeof({column} -> {key}) = 'number' "
+            f"AND ({column} ->> {key}) ~ '^-?[0-9]{{1,18}}$' "
+            f"THEN ({column} ->> {key})::bigint END"
+        )
+        return sql, (*params, *params, *params)
+
+
+# The largest magnitude whose label the page query looks up (see ``_JsonInteger``).
+LABELLED_PK_MAX = 10**18 - 1
+
+
+def pk_label_columns() -> dict[tuple[Any, str], str]:
+    """``(model, alias)`` of every ``pk`` field a type declares -> the page query's column
+    holding the label of the object it names."""
+    columns: dict[tuple[Any, str], str] = {}
+    for itype in REGISTRY.values():
+        for f in itype.fields:
+            if f.kind == "pk" and (f.model, f.alias) not in columns:
+                columns[(f.model, f.alias)] = f"_label_{len(columns)}"
+    return columns
+
+
+def _pk_label_annotations() -> dict[str, Any]:
+    annotations: dict[str, Any] = {}
+    for (model, alias), column in pk_label_columns().items():
+        field = next(
+            f for t in REGISTRY.values() for f in t.fields if (f.model, f.alias) == (model, alias)
+        )
+        target = _JsonInteger(OuterRef("parameters"), alias)
+        label = model.objects.filter(pk=target).order_by().values(field.label_field)
+        annotations[column] = Subquery(label[:1])
+    return annotations
+
+
+_LIST_ROWS: dict[str, QuerySet[Integration, dict[str, Any]]] = {}
+
+
+def integration_list_rows() -> QuerySet[Integration, dict[str, Any]]:
+    """The API list: :func:`integration_list` as rows (see :func:`integration_rows`), each
+    with the labels of the objects its type's ``pk`` fields name (``pk_label_columns``).
+    Filter and order it like the queryset, then read a page with :func:`integration_page`.
+
+    Built once per database vendor and cloned per request (building it is a good part of what
+    Django's query API costs a list)."""
+    vendor = connection.vendor
+    template = _LIST_ROWS.get(vendor)
+    if template is None:
+        ordered = Integration.objects.order_by("-created_at", "name")
+        template = integration_rows(ordered).annotate(**_pk_label_annotations())
+        _LIST_ROWS[vendor] = template
+    return template.all()
+
+
+@dataclass(frozen=True)
+class IntegrationPage:
+    """A page of :func:`integration_list_rows`: each row a list of values by ``columns``,
+    the same values as iterating the queryset gives (the uuid as its text)."""
+
+    columns: dict[str, int]
+    rows: list[list[Any]]
+    total_count: int  # every integration
+    filtered_count: int  # those the filters let through
+
+
+def integration_page(
+    rows: QuerySet[Integration, dict[str, Any]], *, offset: int, limit: int
+) -> IntegrationPage:
+    """``rows[offset:offset + limit]`` of (filtered) :func:`integration_list_rows` and both
+    counts: two statements, whatever the page size (three when a filter is more than a
+    condition on the integration's own columns, see :func:`_counts`).
+
+    Read from the cursor, with converters of its own for the columns Django would convert one
+    value at a time (uuid, booleans, JSON): no per-value machinery, no dict per row."""
+    page = rows[offset : offset + limit]
+    query = page.query
+    compiler = query.get_compiler(using=page.db)
+    names = list(query.selected) if query.selected else [
+        *query.extra_select, *query.values_select, *query.annotation_select
+    ]  # fmt: skip
+    columns = {name: i for i, name in enumerate(names)}
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:  # a filter no row can match (e.g. ``type__in`` of nothing)
+        return IntegrationPage(columns, [], Integration.objects.using(page.db).count(), 0)
+    with connections[page.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        raw = cursor.fetchall()
+        total, filtered = _counts(rows, compiler, cursor)
+    result = [list(values) for values in raw]
+    if result:
+        for i, convert in _converters(compiler, names, page.db):
+            for row in result:
+                if (value := row[i]) is not None:
+                    row[i] = convert(value)
+    return IntegrationPage(columns, result, total, filtered)
+
+
+def _counts(rows: QuerySet[Any, Any], compiler: Any, cursor: Any) -> tuple[int, int]:
+    """``(every integration, those the query's filters let through)``, in one statement when
+    the filters are conditions on the integration's own columns (what the list's filters
+    are): ``SELECT COUNT(*), COUNT(CASE WHEN <the query's WHERE> THEN 1 END)``. Anything
+    else (a join, a subquery, raw SQL) is counted by Django, the same as ever."""
+    query = compiler.query
+    alias = query.base_table
+    simple = compiler.having is None and compiler.qualify is None
+    if not (simple and _own_columns_only(compiler.where, alias)):
+        return Integration.objects.using(rows.db).count(), rows.count()
+    table = Integration._meta.db_table
+    qn = compiler.quote_name_unless_alias
+    source = qn(table) if alias == table else f"{qn(table)} {qn(alias)}"
+    try:
+        where, params = compiler.compile(compiler.where)
+    except FullResultSet:
+        where, params = "", ()
+    filtered = f"COUNT(CASE WHEN {where} THEN 1 END)" if where else "COUNT(*)"
+    # Django's own SQL of the WHERE and quoted names; every value is a parameter.
+    cursor.execute(f"SELECT COUNT(*), {filtered} FROM {source}", params)  # noqa: S608
+    total, matched = cursor.fetchone()
+    return int(total), int(matched)
+
+
+def _own_columns_only(node: Any, alias: str) -> bool:
+    """Whether ``node`` (a WHERE tree) reads only columns of ``alias``, through lookups and
+    functions of them and plain values."""
+    if isinstance(node, Col):
+        return bool(node.alias == alias)
+    if isinstance(node, Value):
+        return True
+    if not isinstance(node, (WhereNode, Lookup, Func)):
+        return False  # a subquery, raw SQL, an outer reference…
+    return all(
+        _own_columns_only(child, alias)
+        for child in node.get_source_expressions()
+        if child is not None
+    )
+
+
+_CONVERTERS: dict[tuple[str, tuple[str, ...]], list[tuple[int, Callable[[Any], Any]]]] = {}
+
+
+def _converters(compiler: Any, names: list[str], db: str) -> list[tuple[int, Callable[[Any], Any]]]:
+    """The columns whose cursor values differ from what ``values()`` gives, each with its
+    conversion: Django's own converters, except for the columns this module knows (the same
+    results, one call each). The columns of a name are the same expression in every page
+    query: worked out once."""
+    conn = connections[db]
+    key = (conn.vendor, tuple(names))
+    converters = _CONVERTERS.get(key)
+    if converters is None:
+        django_converters = compiler.get_converters([col for col, _, _ in compiler.select])
+        fast = _FAST_CONVERTERS.get(conn.vendor, {})
+        converters = []
+        for i, name in enumerate(names):
+            if name in fast:
+                converters.append((i, fast[name]))
+            elif i in django_converters:
+                funcs, expression = django_converters[i]
+                converters.append((i, _chain(funcs, expression, conn)))
+        _CONVERTERS[key] = converters
+    return converters
+
+
+def _chain(funcs: list[Any], expression: Any, conn: Any) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        for func in funcs:
+            value = func(value, expression, conn)
+        return value
+
+    return convert
+
+
+def _json(value: Any) -> Any:
+    """``JSONField.from_db_value`` (no custom decoder): the text parsed, or as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def _sqlite_uuid(value: Any) -> str:
+    """SQLite keeps a UUID as its 32 lowercase hex digits: the canonical text, directly."""
+    if isinstance(value, str) and _HEX32.fullmatch(value):
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return str(uuid.UUID(str(value)))
+
+
+# ``uuid`` is given as its text (what the response shows) rather than a ``UUID``.
+_FAST_CONVERTERS: dict[str, dict[str, Callable[[Any], Any]]] = {
+    "sqlite": {
+        "uuid": _sqlite_uuid,
+        "is_enabled": bool,
+        "parameters": _json,
+        "sealed_secrets": _json,
+    },
+    "postgresql": {"uuid": str, "parameters": _json, "sealed_secrets": _json},
+}
 
 
 def integration_row(pk: Any) -> dict[str, Any]:

@@ -36,6 +36,8 @@ class TypeField:
     model_name: str = ""
     scoped_by: str | None = None
     autocomplete: str | None = None
+    # The model's column that its ``str()`` shows: the label lists read with the rows.
+    label_field: str = "name"
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,22 @@ class IntegrationType:
 REGISTRY: dict[int, type[IntegrationType]] = {}
 
 
+# The keys every integration body and its ``_meta.labels`` have besides the type's own fields.
+COMMON_OUTPUT_KEYS = frozenset(
+    {
+        "uuid", "type", "name", "description", "is_enabled", "authentication_object",
+        "object_class", "created_at", "created_by", "modified_at", "modified_by", "_meta",
+    }
+)  # fmt: skip
+
+
 def register(cls: type[IntegrationType]) -> type[IntegrationType]:
     if cls.id in REGISTRY:
         raise ValueError(f"integration type {cls.id} is registered twice")
+    keys = [f"has_{f.alias}" if f.secret else f.alias for f in cls.fields]
+    if len(set(keys)) != len(keys) or COMMON_OUTPUT_KEYS & set(keys):
+        # A body (or its labels) would carry one key for two things.
+        raise ValueError(f"integration type {cls.id}: a field's key repeats another key")
     REGISTRY[cls.id] = cls
     return cls
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any, cast
 
@@ -29,12 +30,14 @@ from outbound.integrations.api.integration_serializers import (
     details_document,
     documented_input,
     documented_output,
+    page_json,
     serializer_for,
 )
 from outbound.integrations.api.object_class_serializers import (
     ObjectClassFieldSerializer,
     ObjectClassSerializer,
 )
+from outbound.integrations.api.rendering import ListJSONRenderer, RenderedRows, renderer_classes
 from outbound.integrations.api.serializers import (
     AuthenticationObjectSerializer,
     documented_serializer,
@@ -172,8 +175,11 @@ class IntegrationViewSet(
     filterset_class = IntegrationFilterSet
     lookup_field = "uuid"
     http_method_names = ["get", "post", "patch", "delete", "options", "head"]
+    renderer_classes = renderer_classes()
 
     def get_queryset(self) -> QuerySet[Integration]:
+        if self.action == "list":  # rows with their labels and counts, filtered as they are
+            return selectors.integration_list_rows()  # type: ignore[return-value]
         return selectors.integration_list()
 
     def get_object(self) -> Integration:
@@ -206,14 +212,23 @@ class IntegrationViewSet(
 
     @extend_schema(responses=documented_output(many=True))
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        queryset = self.filter_queryset(self.get_queryset())
+        rows = self.filter_queryset(self.get_queryset())
         paginator = cast(CountingLimitOffsetPagination, self.paginator)  # the default class
-        rows = selectors.integration_rows(queryset)
-        # Counted before ``values()``: the rows' joins and annotations would nest the count.
-        page = paginator.paginate_queryset(rows, request, view=self, counted=queryset) or []
-        context = self.get_serializer_context()
-        data = IntegrationOutput(page, many=True, context=context).data  # type: ignore[arg-type]
-        return self.get_paginated_response(data)
+
+        def fetch(offset: int, limit: int) -> tuple[selectors.IntegrationPage, int, int]:
+            page = selectors.integration_page(rows, offset=offset, limit=limit)
+            return page, page.total_count, page.filtered_count
+
+        page = paginator.paginate_counted(request, fetch)
+        permissions = self.get_serializer_context().get("permissions", {})
+        rows_json = page_json(page, permissions)
+        renderer = getattr(request, "accepted_renderer", None)
+        if isinstance(renderer, ListJSONRenderer) and renderer.takes_rendered_rows(
+            getattr(request, "accepted_media_type", None), self.get_renderer_context()
+        ):
+            return self.get_paginated_response(RenderedRows(rows_json))
+        # Another form (the browsable API, indented JSON): the same rows as objects.
+        return self.get_paginated_response(json.loads(rows_json))
 
     @extend_schema(responses=documented_output())
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
