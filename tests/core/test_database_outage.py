@@ -440,12 +440,6 @@ def test_signing_in_to_the_console_while_the_database_is_down(fault: Fault, worl
     assert client.get("/console/").status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="accounts.throttling.claim() takes a slot with the database cache's add(), which "
-    "swallows the read-only error and returns False: sign-in answers 429 'Too many failed "
-    "sign-ins' instead of the outage page (accounts/ is outside this change)",
-)
 def test_signing_in_to_the_console_while_the_database_is_read_only(
     fault: Fault, world: World
 ) -> None:

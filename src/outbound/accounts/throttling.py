@@ -15,6 +15,9 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import OperationalError
+
+from outbound.core.errors import database_writable
 
 
 def _slot_keys(username: str) -> list[str]:
@@ -28,8 +31,15 @@ def claim(username: str) -> str | None:
     held = cache.get_many(keys)
     now = time.time()
     for key in keys:
-        if key not in held and cache.add(key, now, timeout=settings.OUTBOUND_LOGIN_WINDOW):
+        if key in held:
+            continue
+        if cache.add(key, now, timeout=settings.OUTBOUND_LOGIN_WINDOW):
             return key
+        # The database cache's add() answers False for a write it could not make, too: a
+        # free slot that did not take means a database that does not take writes, not a
+        # locked-out user (who would otherwise be told to wait, wrongly).
+        if key not in cache and not database_writable():
+            raise OperationalError("The database does not take writes.")
     return None
 
 
