@@ -108,12 +108,14 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 CACHES = {
-    # A database cache keeps throttling counters shared by every gunicorn worker.
+    # A database cache keeps throttling counters shared by every gunicorn worker: Django's
+    # table and rows, written with one upsert per set (outbound.core.cache).
     "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "BACKEND": "outbound.core.cache.DatabaseCache",
         "LOCATION": "outbound_cache",
-        # Room for every throttled username; culling would forget failed logins.
-        "OPTIONS": {"MAX_ENTRIES": 100_000, "CULL_FREQUENCY": 10},
+        # Room for every throttled username; culling would forget failed logins. The size is
+        # checked on each process's first write and every CULL_CHECK_INTERVAL-th after it.
+        "OPTIONS": {"MAX_ENTRIES": 100_000, "CULL_FREQUENCY": 10, "CULL_CHECK_INTERVAL": 100},
     }
 }
 
