@@ -198,6 +198,7 @@ def test_a_delivery_noted_by_a_worker_that_died_is_recorded_not_sent_again(
         tried = sender._attempt(claimed, SmtpConfig.objects.get(is_active=True), lease)
         assert tried is not None
         sender._note(lease, tried)
+        sender.NOTES.flush()
         assert len(srv.recorder.messages) == 1
         noted = Message.objects.get(pk=message.pk)
         assert noted.status == "sending" and noted.outcome_note is not None

@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import logging
 import os
+import queue
 import random
 import smtplib
 import socket
@@ -402,7 +403,13 @@ class Lease:
         return self._valid_until - settings.OUTBOUND_SEND_LEASE * 2 / 3
 
     def confirm(self) -> bool:
-        """True while the lease certainly holds; renews it first when little is left."""
+        """True while the lease certainly holds; renews it first when little is left. Called
+        right before a message's content goes out: the previous message's note is put on
+        record first (:class:`NoteWriter`)."""
+        try:
+            NOTES.flush()
+        except DatabaseError as exc:
+            raise DatabaseUnavailable(_database_error(exc)) from None
         if self.lost:
             return False
         margin = min(5.0, settings.OUTBOUND_SEND_LEASE / 3)
@@ -680,6 +687,7 @@ def deliver_claimed(
         config, read_at = active_smtp_config(), time.monotonic()
         while untried and not lease.lost and not (stop is not None and stop.is_set()):
             if time.monotonic() - read_at >= CONFIG_RECHECK:
+                NOTES.flush()
                 results.update(_record(lease, tried))
                 tried = []
                 config, read_at = active_smtp_config(), time.monotonic()
@@ -693,6 +701,8 @@ def deliver_claimed(
         OUTAGE.failed(exc)
     finally:
         POOL.release()
+        with contextlib.suppress(Exception):  # a note that failed: the record retries below
+            NOTES.flush()
         # Whatever was tried is recorded, the rest given back, however long the database
         # takes to return (a stopping worker waits a little, then leaves it to the lease);
         # the heartbeat renews the lease meanwhile, as soon as the database answers.
@@ -764,12 +774,69 @@ def _note(lease: Lease, t: _Tried) -> None:
     t.message.outcome_note = note
     field = Message._meta.get_field("outcome_note")
     qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {qn(Message._meta.db_table)} SET {qn('outcome_note')} = %s "  # noqa: S608
-            f"WHERE {qn('id')} = %s AND {qn('lease_owner')} = %s",
-            [field.get_db_prep_save(note, connection), t.message.pk, lease.owner],
-        )
+    NOTES.submit(
+        f"UPDATE {qn(Message._meta.db_table)} SET {qn('outcome_note')} = %s "  # noqa: S608
+        f"WHERE {qn('id')} = %s AND {qn('lease_owner')} = %s",
+        [field.get_db_prep_save(note, connection), t.message.pk, lease.owner],
+    )
+
+
+class NoteWriter:
+    """Writes the notes (:func:`_note`) on a thread of its own while the next message goes
+    out: a note must be on record before the *next* message's final dot (:meth:`flush`, from
+    :meth:`Lease.confirm`), not before its envelope, so the database write overlaps the
+    network's round trips. A worker that dies repeats at most the message in hand: the one
+    before it was on record before its dot went out."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[str, list[Any]]] = queue.SimpleQueue()
+        self._done = threading.Condition()
+        self._pending = 0
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def submit(self, sql: str, params: list[Any]) -> None:
+        with self._done:
+            self._pending += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="notes", daemon=True)
+                self._thread.start()
+        self._queue.put((sql, params))
+
+    def flush(self) -> None:
+        """Until every note submitted is written; a write that failed raises here."""
+        with self._done:
+            self._done.wait_for(lambda: self._pending == 0)
+            error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        while True:
+            try:
+                sql, params = self._queue.get(timeout=1.0)
+            except queue.Empty:  # idle: no connection held open meanwhile
+                connection.close()
+                continue
+            failed: BaseException | None = None
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, params)
+            except DatabaseError as exc:
+                OUTAGE.failed(exc)  # (drops this thread's connection too)
+                failed = exc
+            except Exception as exc:  # reported to the sender at its next flush
+                failed = exc
+            with self._done:
+                self._pending -= 1
+                if failed is not None and self._error is None:
+                    self._error = failed
+                self._done.notify_all()
+
+
+NOTES = NoteWriter()
 
 
 def _completed(lease: Lease, message: Message) -> _Tried:
