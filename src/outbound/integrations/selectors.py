@@ -155,6 +155,7 @@ def integration_list_rows() -> QuerySet[Integration, dict[str, Any]]:
     if template is None:
         ordered = Integration.objects.order_by("-created_at", "name")
         template = integration_rows(ordered).annotate(**_pk_label_annotations())
+        _SPLITS.clear()  # compiled from a template that is no more
         _LIST_ROWS[vendor] = template
     return template.all()
 
@@ -174,53 +175,142 @@ def integration_page(
     rows: QuerySet[Integration, dict[str, Any]], *, offset: int, limit: int
 ) -> IntegrationPage:
     """``rows[offset:offset + limit]`` of (filtered) :func:`integration_list_rows` and both
-    counts: two statements, whatever the page size (three when a filter is more than a
-    condition on the integration's own columns, see :func:`_counts`).
+    counts: two statements, whatever the page size.
 
-    Read from the cursor, with converters of its own for the columns Django would convert one
-    value at a time (uuid, booleans, JSON): no per-value machinery, no dict per row."""
-    page = rows[offset : offset + limit]
-    query = page.query
-    compiler = query.get_compiler(using=page.db)
+    When the filters are conditions on the integration's own columns (the list's filters
+    are), the page's SQL is the template's, compiled once per ordering, with the filters'
+    WHERE (compiled per request) put in, and the counts are one statement over that WHERE;
+    anything else (a join, a subquery, raw SQL) is compiled and counted by Django, the same
+    as ever. The rows are read from the cursor with converters of its own for the columns
+    Django would convert one value at a time (uuid, booleans, JSON): no per-value
+    machinery, no dict per row."""
+    db = rows.db
+    query = rows.query
     names = list(query.selected) if query.selected else [
         *query.extra_select, *query.values_select, *query.annotation_select
     ]  # fmt: skip
     columns = {name: i for i, name in enumerate(names)}
+    compiler = query.get_compiler(using=db)
     try:
-        sql, params = compiler.as_sql()
+        where = _own_where(query, compiler)
+        sql, params = _page_sql(rows, where, offset, limit)
     except EmptyResultSet:  # a filter no row can match (e.g. ``type__in`` of nothing)
-        return IntegrationPage(columns, [], Integration.objects.using(page.db).count(), 0)
-    with connections[page.db].cursor() as cursor:
+        return IntegrationPage(columns, [], Integration.objects.using(db).count(), 0)
+    with connections[db].cursor() as cursor:
         cursor.execute(sql, params)
         raw = cursor.fetchall()
-        total, filtered = _counts(rows, compiler, cursor)
+        if where is None:
+            total, filtered = Integration.objects.using(db).count(), rows.count()
+        else:
+            total, filtered = _counts(query, compiler, where, cursor)
     result = [list(values) for values in raw]
     if result:
-        for i, convert in _converters(compiler, names, page.db):
+        for i, convert in _converters(rows, names):
             for row in result:
                 if (value := row[i]) is not None:
                     row[i] = convert(value)
     return IntegrationPage(columns, result, total, filtered)
 
 
-def _counts(rows: QuerySet[Any, Any], compiler: Any, cursor: Any) -> tuple[int, int]:
-    """``(every integration, those the query's filters let through)``, in one statement when
-    the filters are conditions on the integration's own columns (what the list's filters
-    are): ``SELECT COUNT(*), COUNT(CASE WHEN <the query's WHERE> THEN 1 END)``. Anything
-    else (a join, a subquery, raw SQL) is counted by Django, the same as ever."""
-    query = compiler.query
-    alias = query.base_table
-    simple = compiler.having is None and compiler.qualify is None
-    if not (simple and _own_columns_only(compiler.where, alias)):
-        return Integration.objects.using(rows.db).count(), rows.count()
-    table = Integration._meta.db_table
+def _own_where(query: Any, compiler: Any) -> tuple[str, tuple[Any, ...]] | None:
+    """The query's WHERE as SQL (``""`` for none) when it reads only the integration's own
+    columns; ``None`` otherwise. Raises ``EmptyResultSet`` when no row can match."""
+    where = query.where
+    if where.contains_aggregate or where.contains_over_clause:
+        return None
+    if not _own_columns_only(where, query.base_table):
+        return None
+    try:
+        sql, params = compiler.compile(where)
+    except FullResultSet:
+        return "", ()
+    return sql, tuple(params)
+
+
+# (db, vendor, ordering) -> the template's SQL without WHERE, split where a WHERE goes, with
+# the parameters of each part; None once it proved not to be the request's.
+_Split = tuple[str, tuple[Any, ...], str, tuple[Any, ...]]
+_SPLITS: dict[tuple[Any, ...], _Split | None] = {}
+
+
+def _page_sql(
+    rows: QuerySet[Any, Any],
+    where: tuple[str, tuple[Any, ...]] | None,
+    offset: int,
+    limit: int,
+) -> tuple[str, tuple[Any, ...]]:
+    """The SQL of ``rows[offset:offset + limit]``: the template's (see ``_SPLITS``) with
+    ``where`` put in when ``rows`` is the template filtered and ordered, else Django's."""
+    query = rows.query
+    template = _LIST_ROWS.get(connections[rows.db].vendor)
+    key: tuple[Any, ...] | None = None
+    if where is not None and template is not None and _shape(query) == _shape(template.query):
+        key = (rows.db, query.order_by, query.default_ordering, query.standard_ordering)
+    split = _SPLITS.get(key) if key is not None else None
+    if key is not None and key not in _SPLITS:
+        split = _split(template.order_by(*query.order_by), rows.db)  # type: ignore[union-attr]
+    composed = None
+    if split is not None and where is not None:
+        head, head_params, tail, tail_params = split
+        where_sql, where_params = where
+        limits = connections[rows.db].ops.limit_offset_sql(offset, offset + limit)
+        composed = (
+            f"{head}{f' WHERE {where_sql}' if where_sql else ''}{tail} {limits}",
+            (*head_params, *where_params, *tail_params),
+        )
+    if composed is not None and key in _SPLITS:
+        return composed
+    sql, params = rows[offset : offset + limit].query.get_compiler(using=rows.db).as_sql()
+    if key is not None:  # first use of this ordering: keep the split if it gives Django's SQL
+        _SPLITS[key] = split if composed == (sql, tuple(params)) else None
+    return sql, tuple(params)
+
+
+def _split(ordered: QuerySet[Any, Any], db: str) -> _Split | None:
+    """``ordered``'s SQL as (what comes before a WHERE, what comes after), or None."""
+    head, head_params = ordered.order_by().query.get_compiler(using=db).as_sql()
+    full, params = ordered.query.get_compiler(using=db).as_sql()
+    tail = full[len(head) :]
+    if not full.startswith(head) or (tail and not tail.startswith(" ORDER BY ")):
+        return None
+    if tuple(params[: len(head_params)]) != tuple(head_params):
+        return None
+    return head, tuple(head_params), tail, tuple(params[len(head_params) :])
+
+
+def _shape(query: Any) -> tuple[Any, ...]:
+    """What, besides its WHERE and ORDER BY, makes a rows query's SQL: the list's queries
+    (the template filtered and ordered) share the template's."""
+    return (
+        tuple(
+            (alias, type(join), getattr(join, "join_type", None), join.table_name)
+            for alias, join in query.alias_map.items()
+        ),
+        tuple((name, id(expression)) for name, expression in query.annotation_select.items()),
+        tuple(query.selected or ()),
+        query.values_select,
+        query.distinct,
+        query.distinct_fields,
+        query.select_for_update,
+        query.combinator,
+        query.group_by,
+        bool(query.extra),
+        bool(query.extra_order_by),
+        query.low_mark,
+        query.high_mark,
+    )
+
+
+def _counts(
+    query: Any, compiler: Any, where: tuple[str, tuple[Any, ...]], cursor: Any
+) -> tuple[int, int]:
+    """``(every integration, those ``where`` lets through)`` in one statement:
+    ``SELECT COUNT(*), COUNT(CASE WHEN <where> THEN 1 END) FROM <the table>``."""
+    alias, table = query.base_table, Integration._meta.db_table
     qn = compiler.quote_name_unless_alias
     source = qn(table) if alias == table else f"{qn(table)} {qn(alias)}"
-    try:
-        where, params = compiler.compile(compiler.where)
-    except FullResultSet:
-        where, params = "", ()
-    filtered = f"COUNT(CASE WHEN {where} THEN 1 END)" if where else "COUNT(*)"
+    where_sql, params = where
+    filtered = f"COUNT(CASE WHEN {where_sql} THEN 1 END)" if where_sql else "COUNT(*)"
     # Django's own SQL of the WHERE and quoted names; every value is a parameter.
     cursor.execute(f"SELECT COUNT(*), {filtered} FROM {source}", params)  # noqa: S608
     total, matched = cursor.fetchone()
@@ -246,15 +336,19 @@ def _own_columns_only(node: Any, alias: str) -> bool:
 _CONVERTERS: dict[tuple[str, tuple[str, ...]], list[tuple[int, Callable[[Any], Any]]]] = {}
 
 
-def _converters(compiler: Any, names: list[str], db: str) -> list[tuple[int, Callable[[Any], Any]]]:
+def _converters(
+    rows: QuerySet[Any, Any], names: list[str]
+) -> list[tuple[int, Callable[[Any], Any]]]:
     """The columns whose cursor values differ from what ``values()`` gives, each with its
     conversion: Django's own converters, except for the columns this module knows (the same
     results, one call each). The columns of a name are the same expression in every page
     query: worked out once."""
-    conn = connections[db]
+    conn = connections[rows.db]
     key = (conn.vendor, tuple(names))
     converters = _CONVERTERS.get(key)
     if converters is None:
+        compiler = rows.query.get_compiler(using=rows.db)
+        compiler.setup_query()
         django_converters = compiler.get_converters([col for col, _, _ in compiler.select])
         fast = _FAST_CONVERTERS.get(conn.vendor, {})
         converters = []

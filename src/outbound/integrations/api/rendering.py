@@ -57,7 +57,7 @@ class ListJSONRenderer(JSONRenderer):
         return f'{text[: -len(RESULTS_TAIL)]}"results":{rows_text}}}'.encode()
 
 
-def renderer_classes() -> list[type[Any]]:
+def integration_renderer_classes() -> list[type[Any]]:
     """The configured renderers, with DRF's JSON renderer replaced by :class:`ListJSONRenderer`
     (the same media type and format: content negotiation chooses as before)."""
     configured: list[type[Any]] = list(api_settings.DEFAULT_RENDERER_CLASSES)  # type: ignore[arg-type]

@@ -37,7 +37,11 @@ from outbound.integrations.api.object_class_serializers import (
     ObjectClassFieldSerializer,
     ObjectClassSerializer,
 )
-from outbound.integrations.api.rendering import ListJSONRenderer, RenderedRows, renderer_classes
+from outbound.integrations.api.rendering import (
+    ListJSONRenderer,
+    RenderedRows,
+    integration_renderer_classes,
+)
 from outbound.integrations.api.serializers import (
     AuthenticationObjectSerializer,
     documented_serializer,
@@ -175,7 +179,7 @@ class IntegrationViewSet(
     filterset_class = IntegrationFilterSet
     lookup_field = "uuid"
     http_method_names = ["get", "post", "patch", "delete", "options", "head"]
-    renderer_classes = renderer_classes()
+    renderer_classes = integration_renderer_classes()
 
     def get_queryset(self) -> QuerySet[Integration]:
         if self.action == "list":  # rows with their labels and counts, filtered as they are
