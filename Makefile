@@ -42,7 +42,7 @@ migrate: $(STAMP)
 run: migrate
 	@$(BIN)/outbound supervise & supervisor=$$!; \
 	trap 'kill $$supervisor 2>/dev/null; wait $$supervisor 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/gunicorn outbound.wsgi:application --bind $(HOST):$(PORT) \
+	$(BIN)/gunicorn -c gunicorn.conf.py outbound.wsgi:application --bind $(HOST):$(PORT) \
 		--workers $(WORKERS) --threads $(THREADS) --access-logfile - --timeout 60
 
 dev: migrate

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "outbound.core.metrics.MetricsMiddleware",  # counts every answer for GET /metrics
     "django.middleware.security.SecurityMiddleware",
     # Serves Swagger UI's (and later the console's) assets from the package: no CDN, no nginx.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -200,6 +201,13 @@ OUTBOUND_SMTP_HELO_NAME = os.environ.get("OUTBOUND_SMTP_HELO_NAME", "")
 OUTBOUND_LOGIN_FAILURES = int(os.environ.get("OUTBOUND_LOGIN_FAILURES", "5"))
 OUTBOUND_LOGIN_WINDOW = int(os.environ.get("OUTBOUND_LOGIN_WINDOW", "900"))
 OUTBOUND_BENCH = _env_bool("OUTBOUND_BENCH")
+# GET /metrics answers only "Authorization: Bearer <this>" (a 404 while it is unset). Every
+# process counts into files in PROMETHEUS_MULTIPROC_DIR (var/metrics by default), which
+# prometheus-client reads when first imported: set here, before anything imports it.
+OUTBOUND_METRICS_TOKEN = os.environ.get("OUTBOUND_METRICS_TOKEN", "")
+OUTBOUND_METRICS_DIR = Path(
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
+)
 # The sender. Retries back off exponentially (with jitter) between the minimum and maximum,
 # and a message is given up after the maximum age — Postfix's defaults (300 s, 4000 s,
 # 5 days).
@@ -257,6 +265,9 @@ if not (SECRET_KEY and OUTBOUND_SECRET_KEY) or (
     _SQLITE and Path(str(DATABASES["default"]["NAME"])).parent == VAR_DIR
 ):
     private_dir(VAR_DIR)
+if OUTBOUND_METRICS_DIR.parent == VAR_DIR:
+    private_dir(VAR_DIR)
+private_dir(OUTBOUND_METRICS_DIR)
 if _SQLITE:
     private_sqlite(DATABASES["default"]["NAME"])
 SECRET_KEY = SECRET_KEY or django_secret_key(VAR_DIR / "django-secret.key")

@@ -8,6 +8,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from outbound import api_errors
+from outbound.core.metrics import metrics_view
 from outbound.core.views import healthz, readyz
 
 FAVICON = f"{settings.STATIC_URL}console/favicon.svg"
@@ -30,6 +31,7 @@ api_patterns = [
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus; not an API operation
     path("api/schema/", SchemaView.as_view(permission_classes=[]), name="schema"),
     path(
         "api/docs/",

@@ -36,7 +36,7 @@ from django.db.models import Case, F, Value, When, prefetch_related_objects
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
-from outbound.core import bulk
+from outbound.core import bulk, metrics
 from outbound.core.secrets import SecretDecryptionError
 from outbound.integrations.microsoft import AccessToken, fetch_token
 from outbound.integrations.models import AuthenticationObject
@@ -1106,14 +1106,10 @@ def _record(lease: Lease, tried: list[_Tried]) -> dict[int, str]:
         done = results[t.message.pk]
         outcome = done if t.outcome == "done" or done == "lease-lost" else t.outcome
         tried_ids = {r.pk for r in t.pending}
-        _log_attempt(
-            t.message,
-            t.config,
-            [r for r in t.recipients if r.pk in tried_ids],  # as saved
-            outcome=outcome,
-            started=t.started,
-            now=t.finished,
-        )
+        saved = [r for r in t.recipients if r.pk in tried_ids]
+        _log_attempt(t.message, t.config, saved, outcome=outcome, started=t.started, now=t.finished)
+        if done != "lease-lost":
+            metrics.delivery_recorded(t.message, [str(r.status) for r in saved])
     return results
 
 

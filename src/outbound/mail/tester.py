@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from typing import Any
 
+from outbound.core import metrics
 from outbound.mail.compose import envelope_sender, new_message_id
 from outbound.mail.transport import (
     Session,
@@ -62,6 +63,22 @@ def run_test(
     sender: str = "",
     sender_name: str = "",
     on_step: Callable[[Step], None] | None = None,
+) -> TestReport:
+    elapsed, ok = metrics.timed(), False
+    try:
+        report = _run_test(target, receiver, sender, sender_name, on_step)
+        ok = report.ok
+        return report
+    finally:
+        metrics.smtp_test_done(ok, elapsed())
+
+
+def _run_test(
+    target: SmtpTarget,
+    receiver: str | None,
+    sender: str,
+    sender_name: str,
+    on_step: Callable[[Step], None] | None,
 ) -> TestReport:
     session = Session(target, on_step)
     smtp: smtplib.SMTP | None = None

@@ -25,6 +25,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, close_old_connections
 from django.db.backends.signals import connection_created
 
+from outbound.core import metrics
 from outbound.mail.sender import HEARTBEAT, POOL, WORKER_ID, deliver_due, until_database_answers
 
 logger = logging.getLogger("outbound.worker")
@@ -106,6 +107,7 @@ class Command(BaseCommand):
         finally:
             HEARTBEAT.unregister()
             POOL.close_all()  # QUIT to the server of every connection kept open
+            metrics.process_exited()  # its counters stay counted; live gauges go
             connection_created.disconnect(counter.install)
             connection_created.disconnect(_asynchronous_commits)
             for conn in connections.all(initialized_only=True):
