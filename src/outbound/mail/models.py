@@ -147,6 +147,7 @@ class MessageStatus(models.TextChoices):
     SENT = "sent", "Sent"
     DEFERRED = "deferred", "Deferred"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class RecipientStatus(models.TextChoices):

@@ -20,7 +20,8 @@ from outbound.core.api.schema import (
     ValidationErrorsSerializer,
 )
 from outbound.core.api.viewsets import ListFiltersOnlyMixin
-from outbound.mail import outbox
+from outbound.core.permissions import has_permission
+from outbound.mail import message_actions, outbox
 from outbound.mail.api.message_serializers import (
     MessageAccepted,
     MessageBatchInput,
@@ -97,6 +98,14 @@ class BatchJSONParser(MessageJSONParser):
         return RequestTooLarge(f"The request is too large: a batch may not exceed {mib:g} MiB.")
 
 
+# What cancel and retry answer: the message, or (without ``messages.view``) its id and status.
+ACTED_ON = PolymorphicProxySerializer(
+    component_name="MessageActedOn",
+    serializers=[MessageOutput, MessageAccepted],
+    resource_type_field_name=None,
+)
+
+
 class MessageViewSet(
     ListFiltersOnlyMixin,
     mixins.ListModelMixin,
@@ -110,6 +119,10 @@ class MessageViewSet(
         "batch": "messages.send",
         "list": "messages.view",
         "retrieve": "messages.view",
+        # Cancel and retry now are the sender's, not the viewer's: whoever may put mail in
+        # the outbox may also hold it back or hurry it (see outbound.mail.message_actions).
+        "cancel": "messages.send",
+        "retry": "messages.send",
     }
     filterset_fields = {"status": ["exact", "in"], "is_failure_notice": ["exact"]}
 
@@ -196,3 +209,49 @@ class MessageViewSet(
         else:
             code = status.HTTP_202_ACCEPTED if outcome.queued else status.HTTP_200_OK
         return Response({"results": outcome.results}, status=code)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OpenApiResponse(ACTED_ON, description="Cancelled: it will not be sent."),
+            409: NATIVE_ERRORS.response(
+                409,
+                "Only a queued or deferred message can be cancelled: this one is being "
+                "delivered now (`sending`), or is already sent, failed or cancelled.",
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel a queued or deferred message: it is never sent, its status is `cancelled`
+        and its recipients keep the status they had. A message a worker is delivering right
+        now cannot be cancelled."""
+        message_actions.message_cancel(message=self.get_object(), actor=request.user)
+        return self.acted_on(request)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OpenApiResponse(
+                ACTED_ON,
+                description="Due now: the next worker run tries it (it stays `deferred` "
+                "until then).",
+            ),
+            409: NATIVE_ERRORS.response(
+                409, "Only a deferred message can be retried now: this one is not deferred."
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str | None = None) -> Response:
+        """Try a deferred message now instead of at its next scheduled attempt."""
+        message_actions.message_retry(message=self.get_object(), actor=request.user)
+        return self.acted_on(request)
+
+    def acted_on(self, request: Request) -> Response:
+        """The message as ``GET`` shows it; to a sender who may not view messages (whose
+        ``messages.send`` lets it cancel, not read, other callers' mail) its id and status."""
+        message = self.get_object()
+        if has_permission(request.user, "messages.view"):
+            return Response(self.get_serializer(message).data)
+        return Response({"id": message.pk, "status": str(message.status)})
