@@ -200,3 +200,24 @@ def test_links_to_each_kind_of_page_and_none_once_deleted(
     assert f'href="/console/users/{admin_user.pk}/"' in html
     assert f'href="/console/roles/{role_pk}/"' not in html
     assert "no longer exists" in html
+
+
+def test_a_cancelled_message_is_in_the_history_of_whoever_may_view_messages(
+    make_user: Callable[..., User], console_client_for: Callable[[User], Client], admin_user: User
+) -> None:
+    from django.utils import timezone
+
+    from outbound.mail.message_actions import message_cancel
+    from outbound.mail.models import Message
+
+    message = Message.objects.create(
+        subject="s", text="t", message_id="<m@example.com>", next_attempt_at=timezone.now()
+    )
+    message_cancel(message=message, actor=admin_user)
+    seen = console_client_for(make_user("messages.view")).get(URL, {"resource_type": "message"})
+    assert seen.status_code == 200
+    page = seen.content.decode()
+    assert "Message" in page and "cancelled" in page
+    assert f"/console/messages/{message.pk}/" in page  # linked to the message's page
+    unseen = console_client_for(make_user("integrations.list")).get(URL)
+    assert "cancelled" not in unseen.content.decode()

@@ -35,7 +35,7 @@ from outbound.integrations.models import (
     ObjectClass,
     ObjectClassField,
 )
-from outbound.mail.models import SmtpConfig
+from outbound.mail.models import Message, SmtpConfig
 
 PER_PAGE = 50
 SYSTEM = "system"  # shown (and filtered on) for events without a signed-in actor
@@ -93,6 +93,7 @@ KINDS: dict[str, Kind] = {
     "user": Kind("User", "users.list", User, "console:user-edit", "users.view"),
     "role": Kind("Role", "roles.list", Role, "console:role-edit", "roles.view"),
     "api_key": Kind("API key", "users.list", ApiKey),
+    "message": Kind("Message", "messages.view", Message, "console:message-detail", "messages.view"),
 }
 
 
