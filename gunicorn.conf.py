@@ -30,3 +30,32 @@ def child_exit(server: Any, worker: Any) -> None:
     from outbound.core import metrics
 
     metrics.process_exited(worker.pid)
+
+
+# OUTBOUND_LOG_FORMAT=json: gunicorn's error and access logs as one JSON object per line too,
+# with the formatter the application logs with (the access line gets method, path, status,
+# duration_ms, remote_addr and user_agent as fields). Unset or text: gunicorn's own format.
+if os.environ.get("OUTBOUND_LOG_FORMAT", "").strip().lower() == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "outbound.core.logging.JsonFormatter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            },
+            "error_console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            },
+        },
+        "root": {"handlers": ["error_console"]},
+        "loggers": {
+            # No level: --log-level (error) and gunicorn's INFO (access) stay as they are.
+            "gunicorn.error": {"handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"handlers": ["console"], "propagate": False},
+        },
+    }

@@ -245,11 +245,23 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+# text (as always) or json: one JSON object per line (outbound.core.logging), gunicorn's too.
+OUTBOUND_LOG_FORMAT = os.environ.get("OUTBOUND_LOG_FORMAT", "").strip().lower() or "text"
+if OUTBOUND_LOG_FORMAT not in {"text", "json"}:
+    raise ValueError(f"OUTBOUND_LOG_FORMAT must be text or json, not {OUTBOUND_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "outbound.core.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if OUTBOUND_LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("OUTBOUND_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
