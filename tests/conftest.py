@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import trustme
 from django.core.cache import cache
+from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -104,3 +105,23 @@ def admin_client(admin_user: User) -> APIClient:
 @pytest.fixture
 def api_client_for() -> Callable[..., APIClient]:
     return client_for
+
+
+@pytest.fixture
+def console_client(admin_user: Any) -> Client:
+    """A Django test client signed in to the console as the superuser."""
+    client = Client()
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def console_client_for() -> Callable[[Any], Client]:
+    """A Django test client signed in to the console as the given user."""
+
+    def make(user: Any) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make

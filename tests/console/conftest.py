@@ -11,39 +11,19 @@ import html
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import Client
 
-from outbound.accounts.models import User
 from tests.conftest import PASSWORD
 
 CHROMIUM = os.environ.get("OUTBOUND_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def console_client(admin_user: User) -> Client:
-    """A Django test client signed in to the console as the superuser."""
-    client = Client()
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
-def console_client_for() -> Callable[[User], Client]:
-    def make(user: User) -> Client:
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
 
 
 def error_for(page: str, name: str) -> str:

@@ -230,23 +230,6 @@ def test_retry_now_sends_a_deferred_message_on_the_next_run(
 # --- the console ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def console_client(admin_user: User) -> Client:
-    client = Client()
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
-def console_client_for() -> Callable[[User], Client]:
-    def make(user: User) -> Client:
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
-
-
 def page(client: Client, pk: int) -> str:
     r = client.get(f"/console/messages/{pk}/")
     assert r.status_code == 200

@@ -129,7 +129,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return any(phrase in text for phrase in READ_ONLY_PHRASES)
 
 
-def _reason(exc: BaseException) -> str:
+def database_error_reason(exc: BaseException) -> str:
     """The error's class and the first line of its message (the server's own words:
     "Connection refused", "… in a read-only transaction"; never a query's parameters)."""
     first = (str(exc).strip().splitlines() or [""])[0][:200]
@@ -205,7 +205,7 @@ class DatabaseOutage:
         outage_logger.warning(
             "database unavailable (%s): requests are refused (Retry-After: %d) until it "
             "answers again",
-            _reason(exc),
+            database_error_reason(exc),
             RETRY_AFTER_SECONDS,
         )
 

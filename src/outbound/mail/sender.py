@@ -37,6 +37,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 
 from outbound.core import bulk, metrics
+from outbound.core.errors import database_error_reason
 from outbound.core.secrets import SecretDecryptionError
 from outbound.integrations.microsoft import AccessToken, fetch_token
 from outbound.integrations.models import AuthenticationObject
@@ -99,7 +100,7 @@ class Outage:
             logger.warning(
                 "worker %s: the database is unavailable (%s); delivery waits and retries",
                 WORKER_ID,
-                _database_error(exc),
+                database_error_reason(exc),
             )
         # A broken connection is not reused: the next statement opens a new one.
         for conn in connections.all(initialized_only=True):
@@ -119,12 +120,6 @@ class Outage:
 
 OUTAGE = Outage()
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)  # seconds between tries while the database is away
-
-
-def _database_error(exc: BaseException) -> str:
-    """The error's class and first line: no statement text, no parameters."""
-    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def until_database_answers(
@@ -409,7 +404,7 @@ class Lease:
         try:
             NOTES.flush()
         except DatabaseError as exc:
-            raise DatabaseUnavailable(_database_error(exc)) from None
+            raise DatabaseUnavailable(database_error_reason(exc)) from None
         if self.lost:
             return False
         margin = min(5.0, settings.OUTBOUND_SEND_LEASE / 3)
@@ -419,7 +414,7 @@ class Lease:
             return self.renew()
         except DatabaseError as exc:  # cannot tell: the message is not sent now
             OUTAGE.failed(exc)
-            raise DatabaseUnavailable(_database_error(exc)) from None
+            raise DatabaseUnavailable(database_error_reason(exc)) from None
 
 
 def claim(*, limit: int, ids: Sequence[int] | None = None) -> tuple[Lease, list[Message]]:
