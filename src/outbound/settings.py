@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "outbound.accounts",
     "outbound.integrations",
     "outbound.mail",
+    "outbound.webhooks",
     "outbound.console",
 ]
 
