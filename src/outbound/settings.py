@@ -232,6 +232,17 @@ OUTBOUND_MAX_BATCH_BYTES = int(os.environ.get("OUTBOUND_MAX_BATCH_BYTES", str(50
 OUTBOUND_MAX_MESSAGE_BYTES = int(
     os.environ.get("OUTBOUND_MAX_MESSAGE_BYTES", str(25 * 1024 * 1024))
 )
+# Delivery webhooks: how long one POST may take, the delays between attempts (seconds; the
+# last one repeats) and how long after an event it is still retried.
+OUTBOUND_WEBHOOK_TIMEOUT = float(os.environ.get("OUTBOUND_WEBHOOK_TIMEOUT", "10"))
+OUTBOUND_WEBHOOK_BACKOFF = tuple(
+    float(s)
+    for s in os.environ.get(
+        "OUTBOUND_WEBHOOK_BACKOFF", "10,30,120,600,1800,3600,7200,14400,28800"
+    ).split(",")
+    if s.strip()
+)
+OUTBOUND_WEBHOOK_MAX_AGE = float(os.environ.get("OUTBOUND_WEBHOOK_MAX_AGE", str(24 * 3600)))
 # Attachments are files in Django's default storage (var/attachments/, private like var/),
 # never in the database or a task's arguments; another storage backend is this setting away.
 STORAGES = {
