@@ -12,8 +12,25 @@ from django.utils import timezone
 from outbound.core.secrets import binding_text, keyring
 
 
+class EventSource(models.TextChoices):
+    """Which way in made a change: an API shape, the console, or the command line."""
+
+    ALX = "alx", "ALX API"
+    NATIVE = "native", "Outbound API"
+    ZITADEL = "zitadel", "ZITADEL API"
+    HITACHI = "hitachi", "Hitachi API"
+    COMMVAULT = "commvault", "Commvault API"
+    PRIVX = "privx", "PrivX API"
+    CONSOLE = "console", "Console"
+    CLI = "cli", "Command line"
+
+
 class Event(models.Model):
-    """One change to one resource. ``sequence`` only grows; values are never stored, only names."""
+    """One change to one resource. ``sequence`` only grows; values are never stored, only names.
+
+    ``source`` is filled by :func:`outbound.core.events.record_event`; events recorded before
+    it existed have ``""`` (unknown).
+    """
 
     sequence = models.BigAutoField(primary_key=True)
     resource_type = models.CharField(max_length=50)
@@ -25,6 +42,7 @@ class Event(models.Model):
     )
     actor_username = models.CharField(max_length=150, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    source = models.CharField(max_length=20, choices=EventSource.choices, blank=True, default="")
 
     class Meta:
         ordering = ["sequence"]
