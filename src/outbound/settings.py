@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "outbound.console.middleware.ConsoleHeadersMiddleware",
+    "outbound.event_sources.EventSourceMiddleware",  # which way in each event's change came
 ]
 
 ROOT_URLCONF = "outbound.urls"
