@@ -141,6 +141,28 @@ class SmtpConfig(SecretHolder):
         return float(self.timeout or settings.OUTBOUND_SMTP_TIMEOUT)
 
 
+class SmtpTestResult(models.Model):
+    """The last connection test of a saved configuration, as a test of exactly its server
+    reported it (written by :meth:`outbound.mail.services.SmtpTestPlan.record`, which every
+    test path passes through; dropped when the configuration's destination changes). The
+    console's dashboard shows it with the active configuration."""
+
+    config = models.OneToOneField(
+        SmtpConfig, primary_key=True, on_delete=models.CASCADE, related_name="last_test"
+    )
+    tested_at = models.DateTimeField()
+    ok = models.BooleanField()
+    message = models.CharField(max_length=1000, blank=True, default="")
+    failed_step = models.CharField(max_length=32, blank=True, default="")
+    tls_version = models.CharField(max_length=32, blank=True, default="")
+    cipher = models.CharField(max_length=200, blank=True, default="")
+    certificate_subject = models.CharField(max_length=1000, blank=True, default="")
+    certificate_not_after = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"last test of configuration {self.config_id}"
+
+
 class MessageStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"
@@ -254,6 +276,8 @@ class Attempt(models.Model):
 
     class Meta:
         ordering = ["number"]
+        # The dashboard counts and lists the attempts of the last hours by when they ended.
+        indexes = [models.Index(fields=["finished_at"], name="mail_attempt_finished_at")]
 
     def __str__(self) -> str:
         return f"attempt {self.number} of message {self.message_id}"

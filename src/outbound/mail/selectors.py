@@ -1,11 +1,19 @@
-"""Reads of SMTP configurations."""
+"""Reads of SMTP configurations, and the delivery figures the console's dashboard shows."""
 
 from __future__ import annotations
 
-from django.db import connection
-from django.db.models import QuerySet
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from outbound.mail.models import SmtpConfig
+from django.db import connection
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from outbound.mail.models import Attempt, Message, MessageStatus, SmtpConfig
+
+# The attempt outcomes the deliveries chart counts, in the order its bars stack.
+DELIVERY_OUTCOMES = (MessageStatus.SENT, MessageStatus.DEFERRED, MessageStatus.FAILED)
 
 
 def smtp_config_list() -> QuerySet[SmtpConfig]:
@@ -36,3 +44,67 @@ def active_sender(*, lock: bool = False) -> tuple[str, str] | None:
         cursor.execute(sql, [True])
         row = cursor.fetchone()
     return None if row is None else (row[0] or "", row[1] or "")
+
+
+def active_smtp_config_with_last_test() -> SmtpConfig | None:
+    """The active configuration with its last connection test (``last_test``, if it was
+    ever tested as saved) in one query."""
+    return SmtpConfig.objects.filter(is_active=True).select_related("last_test").order_by().first()
+
+
+@dataclass
+class HourOfDeliveries:
+    """The attempts that ended in one hour, by outcome."""
+
+    start: datetime
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def deliveries_per_hour(*, hours: int = 24, now: datetime | None = None) -> list[HourOfDeliveries]:
+    """Delivery attempts that finished in each of the last ``hours`` hours (the current one
+    included, oldest first), by outcome (sent, deferred, failed): one grouped query, the
+    hours truncated by the database."""
+    now = now or timezone.now()
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(hours=hours)
+    buckets = [
+        HourOfDeliveries(start + timedelta(hours=n), dict.fromkeys(DELIVERY_OUTCOMES, 0))
+        for n in range(hours)
+    ]
+    rows = (
+        Attempt.objects.filter(
+            finished_at__gte=start, finished_at__lt=end, outcome__in=DELIVERY_OUTCOMES
+        )
+        .annotate(hour=TruncHour("finished_at"))
+        .values("hour", "outcome")
+        .annotate(n=Count("id"))
+        .order_by()  # the model's ordering would join the GROUP BY
+    )
+    for row in rows:
+        index = int((row["hour"] - start) // timedelta(hours=1))
+        if 0 <= index < hours:
+            buckets[index].counts[row["outcome"]] += row["n"]
+    return buckets
+
+
+def messages_by_status() -> dict[str, int]:
+    """How many messages are in each status (every status, zero included): one query."""
+    counts = dict.fromkeys(MessageStatus.values, 0)
+    rows = Message.objects.order_by().values_list("status").annotate(n=Count("id"))
+    for status, n in rows:
+        counts[status] = n
+    return counts
+
+
+def recent_failed_attempts(*, limit: int = 5) -> QuerySet[Attempt]:
+    """The last attempts that failed for good, newest first, with their message's subject."""
+    return (
+        Attempt.objects.filter(outcome=MessageStatus.FAILED, finished_at__isnull=False)
+        .select_related("message")
+        .only("id", "number", "finished_at", "server", "detail", "message__id", "message__subject")
+        .order_by("-finished_at", "-id")[:limit]
+    )

@@ -7,22 +7,27 @@ functions with core field names; each write records its event in the same transa
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
 
-from outbound.core.errors import ServiceError
+from outbound.core.errors import ServiceError, database_error_reason
 from outbound.core.events import record_event
 from outbound.core.locks import serialize
 from outbound.core.permissions import has_permission
 from outbound.core.secrets import SecretDecryptionError
 from outbound.mail.choices import AuthorizationMethod, Security, security_from_tls
-from outbound.mail.models import SmtpConfig
+from outbound.mail.models import SmtpConfig, SmtpTestResult
 from outbound.mail.tester import TestReport, run_test
 from outbound.mail.transport import SmtpTarget, Step
+
+logger = logging.getLogger(__name__)
 
 RESOURCE = "smtp_config"
 ACTIVATION_LOCK = "outbound.smtp-activation"
@@ -249,6 +254,8 @@ def _update(*, config: SmtpConfig, data: dict[str, Any], actor: Any) -> SmtpConf
     _stamp(config, actor, creating=False)
     _full_clean(config, _moved_secret_errors(config, saved, data, actor))
     config.save()
+    if config.destination() != saved[0]:  # its last test was of another server
+        SmtpTestResult.objects.filter(config=config).delete()
     record_event(
         resource_type=RESOURCE,
         resource_id=config.pk,
@@ -381,15 +388,29 @@ def smtp_test_target(*, stored: SmtpConfig | None, data: dict[str, Any]) -> Smtp
 
 @dataclass(frozen=True)
 class SmtpTestPlan:
-    """A validated test, ready to run: where to connect and what, if anything, to send."""
+    """A validated test, ready to run: where to connect and what, if anything, to send.
+
+    ``config_id``: the saved configuration this is a test *of* — set when the test goes to
+    its saved server, port, TLS mode, user and method (edited but unsaved values elsewhere
+    test something else); its result is then kept as that configuration's last test."""
 
     target: SmtpTarget
     receiver: str | None = None
     sender: str = ""
     sender_name: str = ""
+    config_id: int | None = None
 
     def run(self, on_step: Callable[[Step], None] | None = None) -> TestReport:
-        """Talk to the server; ``on_step`` is told of each step as it finishes."""
+        """Talk to the server, then keep the result (:meth:`record`); ``on_step`` is told of
+        each step as it finishes. Every test path runs this, except the console's live
+        report, which talks in a thread of its own (one that must not touch the database)
+        and records from the request's thread."""
+        report = self.talk(on_step)
+        self.record(report)
+        return report
+
+    def talk(self, on_step: Callable[[Step], None] | None = None) -> TestReport:
+        """The network part alone: no database access. Pass its report to :meth:`record`."""
         return run_test(
             self.target,
             receiver=self.receiver,
@@ -397,6 +418,56 @@ class SmtpTestPlan:
             sender_name=self.sender_name,
             on_step=on_step,
         )
+
+    def record(self, report: TestReport) -> None:
+        """Keep ``report`` as the configuration's last test (nothing for other tests)."""
+        if self.config_id is not None:
+            _record_test(self.config_id, _destination_of(self.target), report)
+
+
+def _destination_of(target: SmtpTarget) -> tuple[object, ...]:
+    return (target.host, target.port, target.security, target.username, target.authorization_method)
+
+
+def _tls_facts(report: TestReport) -> dict[str, Any]:
+    """TLS version, cipher and certificate from the step that negotiated TLS, if any."""
+    facts: dict[str, Any] = {}
+    for step in report.steps:
+        if step.data.get("tls_version"):
+            cert = step.data.get("certificate") or {}
+            not_after = cert.get("not_after")
+            facts = {
+                "tls_version": str(step.data["tls_version"])[:32],
+                "cipher": str(step.data.get("cipher") or "")[:200],
+                "certificate_subject": str(cert.get("subject") or "")[:1000],
+                "certificate_not_after": datetime.fromisoformat(not_after) if not_after else None,
+            }
+    return facts
+
+
+def _record_test(config_id: int, destination: tuple[object, ...], report: TestReport) -> None:
+    """Upsert the configuration's last test. A configuration deleted or pointed elsewhere
+    while the test ran keeps no result; a database that takes no writes costs the record,
+    never the test's answer."""
+    values = {
+        "tested_at": timezone.now(),
+        "ok": report.ok,
+        "message": report.message[:1000],
+        "failed_step": (report.failed_step or "")[:32],
+        "tls_version": "",
+        "cipher": "",
+        "certificate_subject": "",
+        "certificate_not_after": None,
+        **_tls_facts(report),
+    }
+    try:
+        with transaction.atomic():
+            config = SmtpConfig.objects.select_for_update().filter(pk=config_id).first()
+            if config is None or config.destination() != destination:
+                return
+            SmtpTestResult.objects.update_or_create(config=config, defaults=values)
+    except DatabaseError as exc:
+        logger.warning("The SMTP test's result was not recorded: %s", database_error_reason(exc))
 
 
 def smtp_test_plan(
@@ -410,11 +481,19 @@ def smtp_test_plan(
         raise ValidationError(
             {"sender_address": ["A sender address is needed to send a test message."]}
         )
-    return SmtpTestPlan(target=target, receiver=receiver, sender=sender, sender_name=name)
+    of = (
+        stored.pk
+        if stored is not None and _destination_of(target) == stored.destination()
+        else None
+    )
+    return SmtpTestPlan(
+        target=target, receiver=receiver, sender=sender, sender_name=name, config_id=of
+    )
 
 
 def smtp_config_test(
     *, stored: SmtpConfig | None, data: dict[str, Any], receiver: str | None = None
 ) -> TestReport:
-    """Validate ``data`` over ``stored`` and really talk to the server. Writes nothing."""
+    """Validate ``data`` over ``stored`` and really talk to the server. Writes nothing but
+    the configuration's last test (see :class:`SmtpTestPlan`)."""
     return smtp_test_plan(stored=stored, data=data, receiver=receiver).run()

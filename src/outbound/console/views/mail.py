@@ -252,14 +252,14 @@ def _stream(plan: services.SmtpTestPlan) -> Iterator[str]:
     """Run the test in a thread and yield its steps as JSON lines while it runs.
 
     The plan is fully resolved before the thread starts, so the thread touches the network
-    only, never the database.
+    only, never the database; the report is recorded (``plan.record``) from this thread.
     """
-    lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    lines: queue.Queue[dict[str, Any] | TestReport | None] = queue.Queue()
 
     def work() -> None:
         try:
-            report = plan.run(on_step=lambda step: lines.put({"step": step_view(step)}))
-            lines.put({"result": {"ok": report.ok, "message": report.message}})
+            report = plan.talk(on_step=lambda step: lines.put({"step": step_view(step)}))
+            lines.put(report)
         except Exception:
             logger.exception("SMTP test failed unexpectedly")
             lines.put({"result": {"ok": False, "message": "The test could not be run."}})
@@ -268,6 +268,9 @@ def _stream(plan: services.SmtpTestPlan) -> Iterator[str]:
 
     threading.Thread(target=work, name="console-smtp-test", daemon=True).start()
     while (item := lines.get()) is not None:
+        if isinstance(item, TestReport):
+            plan.record(item)
+            item = {"result": {"ok": item.ok, "message": item.message}}
         yield json.dumps(item) + "\n"
 
 
