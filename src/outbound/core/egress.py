@@ -70,9 +70,11 @@ class EgressPolicy:
     port_ranges: tuple[tuple[int, int], ...] = field(default_factory=tuple)
 
     @classmethod
-    def parse(cls, spec: str) -> EgressPolicy:
+    def parse(cls, spec: str, *, default_ports: frozenset[int] = DEFAULT_PORTS) -> EgressPolicy:
+        """The policy ``spec`` describes over ``default_ports`` (the mail ports; web
+        destinations such as webhooks start from 443 alone)."""
         networks: list[IPNetwork] = []
-        ports = set(DEFAULT_PORTS)
+        ports = set(default_ports)
         ranges: list[tuple[int, int]] = []
         for raw in spec.split(","):
             entry = raw.strip()
@@ -131,8 +133,8 @@ def _compat_v4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
-def current_policy() -> EgressPolicy:
-    return EgressPolicy.parse(settings.OUTBOUND_EGRESS_ALLOW)
+def current_policy(*, default_ports: frozenset[int] = DEFAULT_PORTS) -> EgressPolicy:
+    return EgressPolicy.parse(settings.OUTBOUND_EGRESS_ALLOW, default_ports=default_ports)
 
 
 # Lookups that hang hold a worker until the resolver gives up; keep enough for the rest.

@@ -1,8 +1,10 @@
-"""Outbound HTTPS calls on an admin's say-so (token endpoints), under the egress policy.
+"""Outbound HTTP calls on an admin's say-so (token endpoints, webhooks), under the egress policy.
 
 The host is resolved once, every address is checked (HTTPS port 443 allowed besides the
 policy's own ports), and the connection goes to a checked address while the certificate is
-verified against the host name.
+verified against the host name. Webhook URLs follow :func:`web_target`, one rule for the
+check when a URL is saved and for every delivery: https on 443 by default; other ports, other
+addresses and plain http only where ``OUTBOUND_EGRESS_ALLOW`` opens them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -113,3 +115,142 @@ def post_form(url: str, form: dict[str, str], *, timeout: float) -> JsonResponse
     except (ValueError, RecursionError):  # an endpoint's deeply nested answer is not JSON to us
         payload = {}
     return JsonResponse(status=response.status, body=payload if isinstance(payload, dict) else {})
+
+
+# --- webhooks: JSON POSTs to a URL an admin saved ----------------------------------------------
+
+HTTP_PORT = 80
+WEB_PORTS = frozenset({HTTPS_PORT})
+MAX_URL_LENGTH = 2000
+URL_INVALID = "Enter a valid http:// or https:// URL."
+URL_CREDENTIALS = "The URL may not contain a user name or password."
+URL_PLAIN_HTTP = (
+    "Plain http:// is allowed only to addresses that OUTBOUND_EGRESS_ALLOW lists; use https://."
+)
+
+
+class InvalidUrl(ValueError):
+    """The URL is not one Outbound posts to (its message says why)."""
+
+
+@dataclass(frozen=True)
+class WebTarget:
+    """A checked destination: connect to ``addresses[0]``, speak to ``host``."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    addresses: list[egress.IPAddress] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WebAnswer:
+    status: int
+    reason: str
+
+
+def web_policy() -> egress.EgressPolicy:
+    """The egress policy for web destinations: port 443 plus whatever OUTBOUND_EGRESS_ALLOW
+    opens (the mail ports are not opened to web requests)."""
+    return egress.current_policy(default_ports=WEB_PORTS)
+
+
+def parse_web_url(url: str) -> WebTarget:
+    """Parse ``url`` (syntax only; raises :class:`InvalidUrl`)."""
+    from outbound.core.validators import has_control_characters, validate_host
+
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
+        raise InvalidUrl(URL_INVALID)
+    if has_control_characters(url) or any(ch.isspace() for ch in url):
+        raise InvalidUrl(URL_INVALID)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidUrl(URL_INVALID) from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidUrl(URL_INVALID)
+    if parts.username is not None or parts.password is not None:
+        raise InvalidUrl(URL_CREDENTIALS)
+    host = parts.hostname
+    try:
+        validate_host(host)
+    except Exception as exc:  # ValidationError: the same words as any URL mistake
+        raise InvalidUrl(URL_INVALID) from exc
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    default = HTTPS_PORT if scheme == "https" else HTTP_PORT
+    return WebTarget(scheme=scheme, host=host, port=port or default, path=path)
+
+
+def check_web_target(target: WebTarget, addresses: list[egress.IPAddress]) -> WebTarget:
+    """The rule: the port and every address allowed by :func:`web_policy`, and plain http
+    only when every address is inside a network OUTBOUND_EGRESS_ALLOW lists (raises
+    :class:`egress.EgressDenied` or :class:`InvalidUrl`)."""
+    policy = web_policy()
+    egress.check(addresses, target.port, policy=policy)
+    if target.scheme == "http" and not all(
+        any(a in net for net in policy.networks if net.version == a.version) for a in addresses
+    ):
+        raise InvalidUrl(URL_PLAIN_HTTP)
+    return WebTarget(target.scheme, target.host, target.port, target.path, list(addresses))
+
+
+def web_target(url: str, *, timeout: float) -> WebTarget:
+    """Parse ``url``, resolve its host once and check it (raises :class:`InvalidUrl`,
+    :class:`egress.EgressDenied` or :class:`egress.ResolutionFailed`)."""
+    target = parse_web_url(url)
+    addresses = egress.resolve(target.host, target.port, timeout=timeout)
+    return check_web_target(target, addresses)
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+def post_json(url: str, body: bytes, *, headers: dict[str, str], timeout: float) -> WebAnswer:
+    """POST ``body`` (JSON) to ``url`` under the egress policy and answer the status; a
+    redirect is answered as it came, never followed. Raises :class:`InvalidUrl`,
+    :class:`egress.EgressDenied`, :class:`egress.ResolutionFailed` or
+    :class:`HttpCallFailed` (not reached, or no answer within ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    target = web_target(url, timeout=timeout)
+    remaining = max(deadline - time.monotonic(), 0.05)
+    address = str(target.addresses[0])
+    conn: http.client.HTTPConnection
+    if target.scheme == "https":
+        conn = _PinnedHTTPSConnection(
+            target.host, target.port, address, client_context(), remaining
+        )
+    else:
+        conn = _PinnedHTTPConnection(target.host, target.port, address, remaining)
+    watchdog = threading.Timer(max(deadline - time.monotonic(), 0.01), _abort, args=(conn,))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        conn.request(
+            "POST",
+            target.path,
+            body=body,
+            headers={"Content-Type": "application/json", "User-Agent": "Outbound", **headers},
+        )
+        response = conn.getresponse()
+        response.read(MAX_BODY)  # read (and drop) what it says, so the exchange completes
+    except TimeoutError as exc:
+        raise HttpCallFailed("The receiver did not answer in time.") from exc
+    except (OSError, http.client.HTTPException) as exc:
+        if time.monotonic() >= deadline:
+            raise HttpCallFailed("The receiver did not answer in time.") from exc
+        raise HttpCallFailed(f"The receiver could not be reached ({type(exc).__name__}).") from exc
+    finally:
+        watchdog.cancel()
+        conn.close()
+    return WebAnswer(status=response.status, reason=str(response.reason or ""))

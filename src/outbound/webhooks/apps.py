@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class WebhooksConfig(AppConfig):
     name = "outbound.webhooks"
     label = "webhooks"
+
+    def ready(self) -> None:
+        from outbound.core import publish
+        from outbound.webhooks.services import SUBSCRIPTIONS
+
+        publish.subscribe(SUBSCRIPTIONS)
