@@ -12,6 +12,7 @@ from outbound.console.views import (
     mail,
     messages,
     object_classes,
+    webhooks,
 )
 
 app_name = "console"
@@ -27,5 +28,6 @@ urlpatterns = [
     path("object-classes/", include(object_classes.urlpatterns)),
     path("history/", include(history.urlpatterns)),
     path("api-keys/", include(api_keys.urlpatterns)),
+    path("webhooks/", include(webhooks.urlpatterns)),
     path("", include(accounts.urlpatterns)),  # users/ and roles/
 ]
