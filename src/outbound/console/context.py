@@ -13,6 +13,7 @@ from outbound.core.permissions import user_permissions
 MENU = (
     ("Outbound mail", "console:smtp-list", "outbound_mail_setup.view"),
     ("Messages", "console:message-list", "messages.view"),
+    ("Webhooks", "console:webhook-list", "webhooks.list"),
     ("Integrations", "console:integration-list", "integrations.list"),
     ("Credentials", "console:credential-list", "authentication_objects.list"),
     ("Object classes", "console:object-class-list", "object_classes.list"),
