@@ -197,3 +197,4 @@ SOURCE_CHOICES: list[tuple[str, str]] = [
     *EventSource.choices,
     (UNKNOWN_SOURCE, "Unknown (recorded before sources were)"),
 ]
+SOURCE_VALUES: list[str] = [value for value, _ in SOURCE_CHOICES]
