@@ -1,14 +1,13 @@
-"""History: the event stream — who changed which fields of what, and when — filterable.
+"""History: the event stream — who changed which fields of what, when, and which way in
+(API shape, console, command line) — filterable.
 
 Events hold field names only, never values, so nothing secret can show here.
 
-Who sees which events (the issue does not say; decided here, in :data:`KINDS`): an event is
-shown to a user who may see the list of its resource — the permission that shows the
-resource's names elsewhere in the console — so History never reveals more than the other
-pages do. API keys are listed only to their owners (and superusers); their events are shown
-to holders of ``users.list`` (who manage the keys' owners) and, to everyone, the events of
-their own keys. API-key events are not linked: the keys page shows one's own keys only.
-A superuser sees every event, including resource types this module does not know yet.
+Who sees which events is decided in one place, :func:`outbound.core.events.visible_events`,
+which ``GET /api/events/`` uses too: the events of the resources a user may list (API keys:
+``users.list``, or one's own keys); a superuser sees every event. API-key events are not
+linked: the keys page shows one's own keys only. :data:`KINDS` says only how each resource
+type is shown.
 """
 
 from __future__ import annotations
@@ -20,14 +19,15 @@ from datetime import date
 from typing import Any
 
 from django import forms
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, path, reverse
 
 from outbound.accounts.models import ApiKey, Role, User
 from outbound.console.views.base import AUTHENTICATED, ConsoleView, paginate
-from outbound.core.models import Event
+from outbound.core import events as event_stream
+from outbound.core.models import Event, EventSource
 from outbound.core.permissions import user_permissions
 from outbound.integrations.models import (
     AuthenticationObject,
@@ -38,7 +38,12 @@ from outbound.integrations.models import (
 from outbound.mail.models import Message, SmtpConfig
 
 PER_PAGE = 50
-SYSTEM = "system"  # shown (and filtered on) for events without a signed-in actor
+SYSTEM = event_stream.SYSTEM_ACTOR  # shown (and filtered on) for events without a signed-in actor
+# The sources as the page names them (the filter's options and the column).
+SOURCES: dict[str, str] = {
+    **dict(EventSource.choices),
+    event_stream.UNKNOWN_SOURCE: "Unknown",
+}
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,6 @@ class Kind:
     """One resource type of the event stream, as the history page shows it."""
 
     label: str
-    permission: str  # needed to see its events
     model: type[Model] | None = None  # to show the object's current name, if it still exists
     page: str = ""  # console URL name of the object's page, reversed with ``page_args``
     page_permission: str = ""  # needed to open that page; no link without it
@@ -55,70 +59,39 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "smtp_config": Kind(
-        "SMTP configuration",
-        "outbound_mail_setup.view",
-        SmtpConfig,
-        "console:smtp-edit",
-        "outbound_mail_setup.view",
+        "SMTP configuration", SmtpConfig, "console:smtp-edit", "outbound_mail_setup.view"
     ),
     "integration": Kind(
-        "Integration",
-        "integrations.list",
-        Integration,
-        "console:integration-edit",
-        "integrations.view",
+        "Integration", Integration, "console:integration-edit", "integrations.view"
     ),
     "authentication_object": Kind(
         "Credential",
-        "authentication_objects.list",
         AuthenticationObject,
         "console:credential-edit",
         "authentication_objects.view",
     ),
     "object_class": Kind(
-        "Object class",
-        "object_classes.list",
-        ObjectClass,
-        "console:object-class-edit",
-        "object_classes.view",
+        "Object class", ObjectClass, "console:object-class-edit", "object_classes.view"
     ),
     "object_class_field": Kind(
         "Object class field",
-        "object_classes.list",
         ObjectClassField,
         "console:object-class-field-edit",
         "object_classes.view",
         page_args=("object_class_id", "pk"),
     ),
-    "user": Kind("User", "users.list", User, "console:user-edit", "users.view"),
-    "role": Kind("Role", "roles.list", Role, "console:role-edit", "roles.view"),
-    "api_key": Kind("API key", "users.list", ApiKey),
-    "message": Kind("Message", "messages.view", Message, "console:message-detail", "messages.view"),
+    "user": Kind("User", User, "console:user-edit", "users.view"),
+    "role": Kind("Role", Role, "console:role-edit", "roles.view"),
+    "api_key": Kind("API key", ApiKey),
+    "message": Kind("Message", Message, "console:message-detail", "messages.view"),
 }
-
-
-def visible_events(user: Any) -> QuerySet[Event]:
-    """The events ``user`` may see (see the module docstring)."""
-    if user.is_superuser:
-        return Event.objects.all()
-    perms = user_permissions(user)
-    types = [name for name, kind in KINDS.items() if kind.permission in perms]
-    allowed = Q(resource_type__in=types)
-    if "api_key" not in types:
-        own = [str(pk) for pk in ApiKey.objects.filter(owner=user).values_list("pk", flat=True)]
-        if own:
-            allowed |= Q(resource_type="api_key", resource_id__in=own)
-    return Event.objects.filter(allowed)
 
 
 def visible_kinds(user: Any) -> list[tuple[str, str]]:
     """(type, label) of the kinds whose events ``user`` may see, for the filter's choices."""
-    perms = user_permissions(user)
-    own_keys = "users.list" not in perms and ApiKey.objects.filter(owner=user).exists()
     return [
-        (name, kind.label)
-        for name, kind in KINDS.items()
-        if kind.permission in perms or (name == "api_key" and own_keys)
+        (name, KINDS[name].label if name in KINDS else name)
+        for name in event_stream.visible_resource_types(user)
     ]
 
 
@@ -138,6 +111,11 @@ class HistoryFilter(forms.Form):
         max_length=150,
         label="Changed by",
         widget=forms.TextInput(attrs={"placeholder": f"username or {SYSTEM}"}),
+    )
+    source = forms.ChoiceField(
+        required=False,
+        label="Source",
+        choices=[("", "Any source"), *SOURCES.items()],
     )
     since = forms.DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
@@ -166,11 +144,8 @@ class HistoryFilter(forms.Form):
             events = events.filter(resource_type=data["resource_type"])
         if data.get("resource_id", "").strip():
             events = events.filter(resource_id=data["resource_id"].strip())
-        actor = data.get("actor", "").strip()
-        if actor.lower() == SYSTEM:
-            events = events.filter(actor_username="")
-        elif actor:
-            events = events.filter(actor_username__iexact=actor)
+        events = event_stream.filter_by_actor(events, data.get("actor", ""))
+        events = event_stream.filter_by_source(events, data.get("source", ""))
         if data.get("since"):
             events = events.filter(created_at__date__gte=data["since"])
         if data.get("until"):
@@ -230,6 +205,8 @@ def resource_rows(events: list[Event], perms: frozenset[str]) -> list[dict[str, 
                 "gone": bool(kind and kind.model) and obj is None,
                 "url": url,
                 "actor": event.actor_username or SYSTEM,
+                "source": event_stream.source_name(event),
+                "source_label": SOURCES.get(event_stream.source_name(event), event.source),
             }
         )
     return rows
@@ -240,7 +217,7 @@ class HistoryView(ConsoleView):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         form = HistoryFilter(request.GET or None, kinds=visible_kinds(request.user))
-        events = visible_events(request.user).order_by("-sequence")
+        events = event_stream.visible_events(request.user)
         status = 200
         if form.is_bound:
             if form.is_valid():

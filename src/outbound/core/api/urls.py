@@ -1,5 +1,10 @@
 """URLs of the core API: the event stream."""
 
-from django.urls import URLPattern
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern] = []
+from outbound.core.api.events import EventViewSet
+
+router = SimpleRouter()
+router.register("events", EventViewSet, basename="event")
+
+urlpatterns = router.urls
