@@ -41,7 +41,7 @@ from outbound.core.errors import database_error_reason
 from outbound.core.secrets import SecretDecryptionError
 from outbound.integrations.microsoft import AccessToken, fetch_token
 from outbound.integrations.models import AuthenticationObject
-from outbound.mail import attachments, compose, outbox
+from outbound.mail import attachments, compose, outbox, publishing
 from outbound.mail.models import (
     Attempt,
     Message,
@@ -1105,6 +1105,12 @@ def _record(lease: Lease, tried: list[_Tried]) -> dict[int, str]:
         _log_attempt(t.message, t.config, saved, outcome=outcome, started=t.started, now=t.finished)
         if done != "lease-lost":
             metrics.delivery_recorded(t.message, [str(r.status) for r in saved])
+    # Their events (webhooks), now that they are on record; no query when nobody subscribes.
+    publishing.publish_outcomes(
+        (t.message, t.config, t.recipients, t.pending)
+        for t in tried
+        if results[t.message.pk] != "lease-lost"
+    )
     return results
 
 

@@ -22,6 +22,7 @@ from outbound.core.events import record_event
 from outbound.core.locks import serialize
 from outbound.core.permissions import has_permission
 from outbound.core.secrets import SecretDecryptionError
+from outbound.mail import publishing
 from outbound.mail.choices import AuthorizationMethod, Security, security_from_tls
 from outbound.mail.models import SmtpConfig, SmtpTestResult
 from outbound.mail.tester import TestReport, run_test
@@ -75,6 +76,12 @@ MICROSOFT_SAVE_FIRST = (
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def _published(event_type: str, config: SmtpConfig, action: str, changed: Any = ()) -> None:
+    """Publish a configuration event (webhooks) once the change is committed."""
+    event = publishing.config_event(event_type, config, action=action, changed=changed)
+    transaction.on_commit(lambda: publishing.publish_config_event(event))
 
 
 class StateConflict(ServiceError):
@@ -222,6 +229,7 @@ def _deactivate_others(config: SmtpConfig, actor: Any) -> None:
         record_event(
             resource_type=RESOURCE, resource_id=other.pk, action="deactivated", actor=actor
         )
+        _published(publishing.CONFIG_CHANGED, other, "deactivated", ["is_active"])
 
 
 def _create(*, data: dict[str, Any], actor: Any, activate: bool) -> SmtpConfig:
@@ -240,8 +248,10 @@ def _create(*, data: dict[str, Any], actor: Any, activate: bool) -> SmtpConfig:
         actor=actor,
         changed_fields=changed,
     )
+    _published(publishing.CONFIG_CHANGED, config, "created", changed)
     if activate:
         record_event(resource_type=RESOURCE, resource_id=config.pk, action="activated", actor=actor)
+        _published(publishing.CONFIG_ACTIVATED, config, "activated", ["is_active"])
     return config
 
 
@@ -263,6 +273,7 @@ def _update(*, config: SmtpConfig, data: dict[str, Any], actor: Any) -> SmtpConf
         actor=actor,
         changed_fields=changed,
     )
+    _published(publishing.CONFIG_CHANGED, config, "updated", changed)
     return config
 
 
@@ -299,6 +310,7 @@ def _activate(config: SmtpConfig, actor: Any) -> None:
     _stamp(config, actor, creating=False)
     config.save(update_fields=["is_active", "modified_at", "modified_by"])
     record_event(resource_type=RESOURCE, resource_id=config.pk, action="activated", actor=actor)
+    _published(publishing.CONFIG_ACTIVATED, config, "activated", ["is_active"])
 
 
 @retry_on_conflict
@@ -319,14 +331,17 @@ def smtp_config_deactivate(*, config: SmtpConfig, actor: Any) -> SmtpConfig:
     _stamp(config, actor, creating=False)
     config.save(update_fields=["is_active", "modified_at", "modified_by"])
     record_event(resource_type=RESOURCE, resource_id=config.pk, action="deactivated", actor=actor)
+    _published(publishing.CONFIG_CHANGED, config, "deactivated", ["is_active"])
     return config
 
 
 @transaction.atomic
 def smtp_config_delete(*, config: SmtpConfig, actor: Any) -> None:
     pk = config.pk
+    event = publishing.config_event(publishing.CONFIG_CHANGED, config, action="deleted")
     config.delete()
     record_event(resource_type=RESOURCE, resource_id=pk, action="deleted", actor=actor)
+    transaction.on_commit(lambda: publishing.publish_config_event(event))
 
 
 def smtp_test_target(*, stored: SmtpConfig | None, data: dict[str, Any]) -> SmtpTarget:

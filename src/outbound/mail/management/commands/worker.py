@@ -7,7 +7,8 @@ over one connection and records the results in bulk; when nothing is due it look
 ``--interval`` seconds. A killed worker's messages are taken over by the others once their
 lease (``OUTBOUND_SEND_LEASE``) runs out. While the database is unavailable it logs that
 once, waits with backoff and goes on when it is back: what it tried is recorded, the rest of
-its batch given back. On SIGTERM or SIGINT it finishes the message in
+its batch given back. A thread of its own runs the Tasks API's due tasks (webhook
+deliveries; :mod:`outbound.mail.task_runner`). On SIGTERM or SIGINT it finishes the message in
 hand, gives the rest of its batch back, says QUIT on its open SMTP connections and logs what
 it did.
 """
@@ -27,6 +28,7 @@ from django.db.backends.signals import connection_created
 
 from outbound.core import metrics
 from outbound.mail.sender import HEARTBEAT, POOL, WORKER_ID, deliver_due, until_database_answers
+from outbound.mail.task_runner import TaskRunner
 
 logger = logging.getLogger("outbound.worker")
 
@@ -88,9 +90,13 @@ class Command(BaseCommand):
             if conn.connection is not None:
                 _asynchronous_commits(None, conn)
         cpu, delivered = time.process_time(), 0
+        # The Tasks API's due tasks (webhook deliveries) in a thread of their own.
+        tasks = TaskRunner(interval=max(options["interval"], 0.2), once=options["batch"])
         logger.info("worker %s starting", WORKER_ID)
         try:
             until_database_answers(HEARTBEAT.register, stop=stop)
+            if not options["batch"]:
+                tasks.start()
             while not stop.is_set():
                 try:
                     results = deliver_due(limit=max(1, options["batch_size"]), stop=stop)
@@ -102,9 +108,13 @@ class Command(BaseCommand):
                         break
                     close_old_connections()
                     stop.wait(options["interval"])
+            if options["batch"] and not stop.is_set():
+                tasks.start()  # one pass over what is due now (the events just queued too)
+                tasks.join()
         except DatabaseError:  # stopped while the database was still away
             pass
         finally:
+            tasks.stop()
             HEARTBEAT.unregister()
             POOL.close_all()  # QUIT to the server of every connection kept open
             metrics.process_exited()  # its counters stay counted; live gauges go
