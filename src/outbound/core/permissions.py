@@ -21,6 +21,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "integrations": CRUD,
     "object_classes": CRUD,
     "messages": ("send", "view"),
+    "webhooks": CRUD,
 }
 
 # DRF viewset action -> permission action.
