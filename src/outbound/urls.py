@@ -26,6 +26,7 @@ api_patterns = [
     path("", include("outbound.accounts.api.urls")),
     path("", include("outbound.integrations.api.urls")),
     path("", include("outbound.mail.api.urls")),
+    path("", include("outbound.webhooks.api.urls")),
     path("", include("outbound.core.api.urls")),
 ]
 
