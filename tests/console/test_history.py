@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from outbound.accounts import services as account_services
 from outbound.accounts.models import User
-from outbound.core.events import record_event
+from outbound.core.events import event_source, record_event
 from outbound.core.models import Event
 from outbound.mail import services as mail_services
 from outbound.mail.models import SmtpConfig
@@ -221,3 +222,38 @@ def test_a_cancelled_message_is_in_the_history_of_whoever_may_view_messages(
     assert f"/console/messages/{message.pk}/" in page  # linked to the message's page
     unseen = console_client_for(make_user("integrations.list")).get(URL)
     assert "cancelled" not in unseen.content.decode()
+
+
+def test_each_event_shows_its_source_and_the_page_filters_on_it(
+    console_client: Client, admin_client: Any, admin_user: User
+) -> None:
+    config = mail_services.smtp_config_create(  # cli: a service call outside any request
+        data={"host": "smtp.example.com", "port": 587, "username": "mailer", "password": "p"},
+        actor=admin_user,
+        activate=True,
+    )
+    r = admin_client.patch(
+        "/api/administration/smtp-settings/", {"port": 2525, "password": "p"}, format="json"
+    )
+    assert r.status_code == 200, r.content
+    with event_source("hitachi"):
+        mail_services.smtp_config_update(
+            config=config, data={"sender_name": "Outbound"}, actor=admin_user
+        )
+    old = record_event(resource_type="smtp_config", resource_id=config.pk, action="updated")
+    Event.objects.filter(pk=old.pk).update(source="")  # recorded before events had a source
+
+    html = console_client.get(URL, {"resource_type": "smtp_config"}).content.decode()
+    cells = re.findall(r'<td data-label="Source">(.*?)</td>', html)
+    texts = [re.sub(r"<[^>]+>", "", c) for c in cells]
+    assert texts == ["Unknown", "Hitachi API", "ALX API", "Command line", "Command line"]
+    assert 'href="?source=hitachi"' in html
+    assert '<th scope="col">Source</th>' in html
+
+    alx = console_client.get(URL, {"source": "alx"}).content.decode()
+    assert rows(alx) == 1 and "<li>port</li>" in alx
+    assert rows(console_client.get(URL, {"source": "unknown"}).content.decode()) == 1
+    assert rows(console_client.get(URL, {"source": "console"}).content.decode()) == 0
+    bad = console_client.get(URL, {"source": "fax"})
+    assert bad.status_code == 400
+    assert "Select a valid choice" in bad.content.decode()
