@@ -144,7 +144,10 @@ def until_database_answers(
             else:
                 time.sleep(delay)
             continue
-        OUTAGE.recovered()
+        # Only a statement that reached the database ends an outage: an action that had
+        # nothing left to write (and so ran none) says nothing about it.
+        if connection.connection is not None:
+            OUTAGE.recovered()
         return result
     raise AssertionError("unreachable")
 
@@ -508,25 +511,30 @@ def release(lease: Lease, messages: Sequence[Message]) -> int:
     had, its attempt under way removed."""
     with lease.lock:
         ids = [m.pk for m in messages if m.pk in lease.held]
-        lease.held.difference_update(ids)
         if not ids:
             return 0
         # Never tried: no attempt to show (the next worker's is the same number).
-        Attempt.objects.filter(
-            pk__in=[lease.attempts[pk].pk for pk in ids if pk in lease.attempts],
-            outcome=MessageStatus.SENDING,
-        ).delete()
-        return Message.objects.filter(
-            pk__in=ids, lease_owner=lease.owner, status=MessageStatus.SENDING
-        ).update(
-            status=Case(
-                When(attempt_count__lte=1, then=Value(MessageStatus.QUEUED)),
-                default=Value(MessageStatus.DEFERRED),
-            ),
-            attempt_count=F("attempt_count") - 1,
-            lease_owner="",
-            lease_until=None,
-        )
+        with transaction.atomic():
+            Attempt.objects.filter(
+                pk__in=[lease.attempts[pk].pk for pk in ids if pk in lease.attempts],
+                outcome=MessageStatus.SENDING,
+            ).delete()
+            released = Message.objects.filter(
+                pk__in=ids, lease_owner=lease.owner, status=MessageStatus.SENDING
+            ).update(
+                status=Case(
+                    When(attempt_count__lte=1, then=Value(MessageStatus.QUEUED)),
+                    default=Value(MessageStatus.DEFERRED),
+                ),
+                attempt_count=F("attempt_count") - 1,
+                lease_owner="",
+                lease_until=None,
+            )
+        # Not ours any more only once that is on record: should the database fail it, a
+        # retry gives them back again (instead of leaving them "sending" until the lease
+        # runs out and another worker calls their attempts interrupted).
+        lease.held.difference_update(ids)
+        return released
 
 
 class Heartbeat:
@@ -1047,56 +1055,65 @@ def _record(lease: Lease, tried: list[_Tried]) -> dict[int, str]:
     if not tried:
         return {}
     results: dict[int, str] = {}
-    with lease.lock, transaction.atomic():
-        ids = [t.message.pk for t in tried]
-        held = set(
-            Message.objects.select_for_update()
-            .filter(pk__in=ids, status=MessageStatus.SENDING, lease_owner=lease.owner)
-            .values_list("pk", flat=True)
-        )
-        lease.held.difference_update(ids)
-        messages: list[Message] = []
-        recipients: list[Recipient] = []
-        attempts: dict[int, dict[str, Any]] = {}
-        for t in tried:
-            attempt = lease.attempts.get(t.message.pk)
-            if t.message.pk not in held:
-                results[t.message.pk] = "lease-lost"
-                if attempt is not None:  # what became of ours (another worker decides)
+    with lease.lock:
+        with transaction.atomic():
+            ids = [t.message.pk for t in tried]
+            held = set(
+                Message.objects.select_for_update()
+                .filter(pk__in=ids, status=MessageStatus.SENDING, lease_owner=lease.owner)
+                .values_list("pk", flat=True)
+            )
+            # (``lease.held`` drops them once this transaction is on record, below.)
+            messages: list[Message] = []
+            lost: dict[int, dict[str, Any]] = {}
+            recipients: list[Recipient] = []
+            attempts: dict[int, dict[str, Any]] = {}
+            for t in tried:
+                attempt = lease.attempts.get(t.message.pk)
+                if t.message.pk not in held:
+                    results[t.message.pk] = "lease-lost"
+                    if attempt is not None:  # what became of ours (another worker decides)
+                        lost[attempt.pk] = {
+                            "config": t.config.pk if t.config else None,
+                            "server": str(t.config or ""),
+                            "started_at": t.started, "finished_at": t.finished,
+                            "outcome": "lease-lost", "detail": LEASE_LOST,
+                        }  # fmt: skip
+                    continue
+                changed = _settle(t)
+                messages.append(t.message)
+                recipients.extend(changed)
+                results[t.message.pk] = str(t.message.status)
+                if attempt is not None:
                     attempts[attempt.pk] = {
-                        "config": t.config.pk if t.config else None,
-                        "server": str(t.config or ""),
-                        "started_at": t.started, "finished_at": t.finished,
-                        "outcome": "lease-lost", "detail": LEASE_LOST,
-                    }  # fmt: skip
-                continue
-            changed = _settle(t)
-            messages.append(t.message)
-            recipients.extend(changed)
-            results[t.message.pk] = str(t.message.status)
-            if attempt is not None:
-                attempts[attempt.pk] = {
-                    "config": t.config.pk if t.config is not None else None,
-                    "server": str(t.config) if t.config is not None else "",
-                    "started_at": t.started,
-                    "finished_at": t.finished,
-                    "outcome": t.message.status if t.outcome == "done" else t.outcome,
-                    "detail": (t.detail or t.message.last_error)[:1000],
-                }
-        bulk.update_rows(Message, {m.pk: bulk.values_of(m, _RESULT_FIELDS) for m in messages})
-        bulk.update_rows(
-            Recipient, {r.pk: bulk.values_of(r, _RECIPIENT_FIELDS) for r in recipients}
-        )
-        bulk.update_rows(Attempt, attempts)
-        for t in tried:
-            failed = [r for r in t.recipients if r.status == RecipientStatus.FAILED]
-            final = t.message.pk in held and t.message.status != MessageStatus.DEFERRED
-            if final and failed and t.config is not None:
-                outbox.queue_failure_notice(
-                    failed=t.message,
-                    addresses=list(t.config.failure_emails or []),
-                    summary=_failure_summary(t.message, failed),
-                )
+                        "config": t.config.pk if t.config is not None else None,
+                        "server": str(t.config) if t.config is not None else "",
+                        "started_at": t.started,
+                        "finished_at": t.finished,
+                        "outcome": t.message.status if t.outcome == "done" else t.outcome,
+                        "detail": (t.detail or t.message.last_error)[:1000],
+                    }
+            bulk.update_rows(Message, {m.pk: bulk.values_of(m, _RESULT_FIELDS) for m in messages})
+            bulk.update_rows(
+                Recipient, {r.pk: bulk.values_of(r, _RECIPIENT_FIELDS) for r in recipients}
+            )
+            if lost:  # what we know replaces "interrupted" (from the worker that took it
+                # over), but not a result of ours already on record (a commit whose answer
+                # the database did not get back to us before the connection broke)
+                open_ = (MessageStatus.SENDING, "interrupted")
+                still = Attempt.objects.filter(pk__in=lost, outcome__in=open_)
+                attempts.update((pk, lost[pk]) for pk in still.values_list("pk", flat=True))
+            bulk.update_rows(Attempt, attempts)
+            for t in tried:
+                failed = [r for r in t.recipients if r.status == RecipientStatus.FAILED]
+                final = t.message.pk in held and t.message.status != MessageStatus.DEFERRED
+                if final and failed and t.config is not None:
+                    outbox.queue_failure_notice(
+                        failed=t.message,
+                        addresses=list(t.config.failure_emails or []),
+                        summary=_failure_summary(t.message, failed),
+                    )
+        lease.held.difference_update(ids)
     for t in tried:
         done = results[t.message.pk]
         outcome = done if t.outcome == "done" or done == "lease-lost" else t.outcome
