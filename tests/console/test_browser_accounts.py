@@ -125,6 +125,7 @@ def test_history_users_and_roles_fit_a_phone(
     page = phone.page
     phone.goto("/console/history/")
     expect(page.locator("ul.changes").first).to_contain_text("sender_address")
+    expect(page.locator('td[data-label="Source"]').first).to_have_text("Command line")
     assert phone.scroll_width() == 390
     phone.goto("/console/users/")
     expect(page.get_by_text("a-rather-long-username-for-a-phone")).to_be_visible()
@@ -136,6 +137,9 @@ def test_history_users_and_roles_fit_a_phone(
     page.get_by_label("Resource", exact=True).select_option("smtp_config")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("tbody tr")).to_have_count(2)
+    # Both changes were made by service calls outside a request: the command line's.
+    expect(page.locator('td[data-label="Source"]')).to_have_text(["Command line"] * 2)
+    assert console.tables_fit()
     console.shot("history")
     console.goto("/console/users/")
     console.shot("users")
