@@ -43,8 +43,8 @@ class Receiver:
     url: str = ""
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def serve() -> Iterator[Receiver]:
+    """Run a :class:`Receiver` on 127.0.0.1 for as long as the generator is open."""
     recv = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -71,6 +71,11 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from serve()
 
 
 # --- helpers -------------------------------------------------------------------------------

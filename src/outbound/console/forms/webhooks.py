@@ -18,13 +18,13 @@ from outbound.webhooks.services import EVENTS
 
 # What each event means, for the checkboxes' help; an event missing here shows its name only.
 EVENT_HELP = {
-    "message.sent": "a message reached every recipient it could",
+    "message.sent": "an attempt sent a message",
     "message.deferred": "an attempt failed for now; the message will be tried again",
-    "message.failed": "a message was given up",
-    "message.recipient_failed": "a recipient was refused",
-    "smtp_config.activated": "another SMTP configuration became the active one",
-    "smtp_config.changed": "an SMTP configuration was changed",
-    "webhook.test": "only what the Test button sends",
+    "message.failed": "a message failed for good",
+    "message.recipient_failed": "recipients were refused in an attempt (those recipients only)",
+    "smtp_config.activated": "an SMTP configuration became the active one",
+    "smtp_config.changed": "an SMTP configuration was created, changed, deactivated or deleted",
+    "webhook.test": "what the Test button sends (it is sent on Test whether ticked or not)",
 }
 
 
