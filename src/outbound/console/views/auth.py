@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -16,9 +14,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
 from outbound.accounts import throttling
+from outbound.console.dashboard import dashboard
 from outbound.console.views.base import AUTHENTICATED, ConsoleView
-from outbound.core.permissions import has_permission
-from outbound.mail.selectors import active_smtp_config
 
 INVALID_LOGIN = "No active account found with the given credentials"
 
@@ -83,10 +80,10 @@ class LogoutView(View):
 
 
 class HomeView(ConsoleView):
+    """The dashboard: deliveries per hour, the queue, the active configuration and its last
+    test, the last failures — each card only for a user who may see what it shows."""
+
     required = {"GET": AUTHENTICATED}
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        context: dict[str, Any] = {"smtp_url": reverse("console:smtp-list")}
-        if has_permission(request.user, "outbound_mail_setup.view"):
-            context["active"] = active_smtp_config()
-        return render(request, "console/home.html", context)
+        return render(request, "console/home.html", {"cards": dashboard(request.user)})
