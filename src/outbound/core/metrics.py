@@ -94,7 +94,7 @@ SMTP_TEST_SECONDS = Histogram(
 )
 WEBHOOK_DELIVERIES = Counter(
     "outbound_webhook_deliveries",
-    "Delivery webhook attempts by result. Outbound has no delivery webhooks yet: always 0.",
+    "Delivery webhook attempts by result (delivered: the receiver answered 2xx).",
     ["result"],
 )
 HTTP_REQUESTS = Counter(

@@ -125,6 +125,7 @@ class WebhookViewSet(ListFiltersOnlyMixin, viewsets.ModelViewSet[Webhook]):
         rows = selectors.deliveries_of(self.get_object())
         paginator = self.paginator
         assert paginator is not None
-        page = paginator.paginate_queryset(rows, request, view=self)
+        # No view: total_count counts this webhook's deliveries, not the webhooks.
+        page = paginator.paginate_queryset(rows, request)
         assert page is not None
         return paginator.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
