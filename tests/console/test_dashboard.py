@@ -370,13 +370,75 @@ def test_the_page_costs_a_small_fixed_number_of_queries(
     SmtpTestResult.objects.create(config=config, tested_at=timezone.now(), ok=True)
     for n in range(3):
         make_attempt(timezone.now() - timedelta(hours=n), "failed")
+    deliver(make_webhook("https://a.example.com/hook"), "failed", timedelta(hours=1))
     few = _queries(console_client)
     for n in range(30):
         make_attempt(timezone.now() - timedelta(hours=n % 24, minutes=n), "sent")
         make_attempt(timezone.now() - timedelta(minutes=n), "failed")
         make_message("queued")
+        deliver(make_webhook(f"https://{n}.example.com/hook"), "retrying", timedelta(minutes=n))
     assert _queries(console_client) == few
     # the session, the user (a superuser: no roles), then one per card: chart, queue,
-    # failures, configuration with its last test
-    with django_assert_max_num_queries(6):
+    # failures, configuration with its last test, failing webhooks
+    with django_assert_max_num_queries(7):
         page(console_client)
+
+
+# --- webhooks failing ------------------------------------------------------------------------
+
+
+def make_webhook(url: str, *, description: str = "") -> Any:
+    from outbound.webhooks.models import Webhook
+
+    return Webhook.objects.create(url=url, events=["message.failed"], description=description)
+
+
+def deliver(webhook: Any, status: str, ago: timedelta, **extra: Any) -> None:
+    from outbound.webhooks.models import WebhookDelivery
+
+    at = timezone.now() - ago
+    delivery = WebhookDelivery.objects.create(
+        webhook=webhook,
+        event_id=f"msg_{next(_ids)}",
+        event_type="message.failed",
+        status=status,
+        event_at=at,
+        **extra,
+    )
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(created_at=at)
+
+
+def test_webhooks_failing_lists_those_whose_deliveries_fail(
+    console_client: Client,
+    make_user: Callable[..., User],
+    console_client_for: Callable[[User], Client],
+) -> None:
+    broken = make_webhook("https://broken.example.com/hook", description="CRM")
+    deliver(broken, "delivered", timedelta(hours=5))
+    deliver(broken, "retrying", timedelta(hours=2), http_status=500, error="Server error")
+    deliver(broken, "failed", timedelta(hours=1), http_status=503, error="Unavailable")
+    recovered = make_webhook("https://recovered.example.com/hook")
+    deliver(recovered, "retrying", timedelta(hours=2), error="Timed out")
+    deliver(recovered, "delivered", timedelta(hours=1))
+    long_ago = make_webhook("https://long-ago.example.com/hook")
+    deliver(long_ago, "failed", timedelta(hours=30), error="Refused")
+    fine = make_webhook("https://fine.example.com/hook")
+    deliver(fine, "delivered", timedelta(minutes=5))
+
+    text = page(console_client)
+    card = text[text.index('id="webhooks-h"') :]
+    assert f'href="/console/webhooks/{broken.pk}/">https://broken.example.com/hook</a>' in card
+    assert "CRM" in card and "HTTP 503: Unavailable" in card
+    assert re.search(r'data-label="Failed attempts \(24 h\)">2<', card)
+    for other in ("recovered", "long-ago", "fine"):
+        assert f"{other}.example.com" not in card
+
+    lister = page(console_client_for(make_user("webhooks.list")))
+    assert 'id="webhooks-h"' in lister and "https://broken.example.com/hook" in lister
+    assert f"/console/webhooks/{broken.pk}/" not in lister  # no link without webhooks.view
+    assert 'id="webhooks-h"' not in page(console_client_for(make_user("messages.view")))
+
+
+def test_no_failing_webhook(console_client: Client) -> None:
+    deliver(make_webhook("https://fine.example.com/hook"), "delivered", timedelta(minutes=5))
+    assert "No webhook is failing." in page(console_client)

@@ -18,9 +18,12 @@ from django.utils import timezone
 from outbound.core.permissions import user_permissions
 from outbound.mail import selectors as mail_selectors
 from outbound.mail.models import MessageStatus, SmtpConfig, SmtpTestResult
+from outbound.webhooks import selectors as webhook_selectors
 
 MESSAGES_VIEW = "messages.view"
 SMTP_VIEW = "outbound_mail_setup.view"
+WEBHOOKS_LIST = "webhooks.list"
+FAILING_WEBHOOKS_SHOWN = 5
 CERTIFICATE_WARNING = timedelta(days=30)
 QUEUE_STATUSES = (MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.DEFERRED)
 
@@ -193,4 +196,8 @@ def dashboard(user: Any, *, now: datetime | None = None) -> dict[str, Any]:
         cards["failures"] = list(mail_selectors.recent_failed_attempts())
     if SMTP_VIEW in can:
         cards["smtp"] = smtp_card(mail_selectors.active_smtp_config_with_last_test(), now)
+    if WEBHOOKS_LIST in can:
+        cards["webhooks"] = list(
+            webhook_selectors.failing_webhooks(now=now)[:FAILING_WEBHOOKS_SHOWN]
+        )
     return cards
