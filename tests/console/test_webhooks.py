@@ -13,7 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks import Webhook as Verifier
 
@@ -150,6 +152,21 @@ def test_list_shows_url_events_state_and_the_last_delivery(ops: User, ops_client
     assert ">Disabled<" in quiet_row and "None yet" in quiet_row
     assert f'href="/console/webhooks/{crm.pk}/"' in page
     assert f'href="{NEW}"' in page
+
+
+def test_list_costs_the_same_queries_for_more_webhooks(ops: User, ops_client: Client) -> None:
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert ops_client.get(LIST).status_code == 200
+        return len(captured)
+
+    first, _ = make_webhook(ops, "https://one.example.com/hooks")
+    deliver(first)
+    one = queries()
+    for n in range(3):
+        webhook, _ = make_webhook(ops, f"https://more{n}.example.com/hooks")
+        deliver(webhook, event_id=f"msg_{n}")
+    assert queries() == one
 
 
 def test_empty_list(ops_client: Client) -> None:
