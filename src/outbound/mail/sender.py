@@ -1214,12 +1214,24 @@ def _log_attempt(
         "duration_ms": round((now - started).total_seconds() * 1000),
         "recipients": replies,
     }
+    # Structured (JSON) handlers get each recipient's reply as its own object.
+    structured = fields | {
+        "recipients": [
+            {
+                "address": _envelope(r.address),
+                "status": str(r.status),
+                "smtp_code": r.smtp_code,
+                "smtp_reply": _one_line(r.smtp_reply),
+            }
+            for r in tried
+        ]
+    }
     delivery_log.info(
         "delivery message=%(message)s message_id=%(message_id)s attempt=%(attempt)s "
         "config=%(config)s server=%(server)s outcome=%(outcome)s duration_ms=%(duration_ms)s "
         "recipients=[%(recipients)s]",
         fields,
-        extra={"delivery": fields},  # for structured (JSON) log handlers
+        extra={"delivery": structured},
     )
 
 
