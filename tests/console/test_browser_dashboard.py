@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from outbound.mail import services
 from outbound.mail.models import Attempt, Message, SmtpTestResult
+from outbound.webhooks.models import Webhook, WebhookDelivery
 from tests.console.conftest import Console
 
 pytestmark = pytest.mark.browser
@@ -82,6 +83,23 @@ def busy_day() -> None:
         certificate_subject="CN=smtp.example.com",
         certificate_not_after=now + timedelta(days=10),
     )
+    hook = Webhook.objects.create(
+        url="https://crm.example.com/outbound/events",
+        events=["message.failed"],
+        description="CRM bounce handler",
+    )
+    for n, (status, code) in enumerate((("retrying", 502), ("retrying", 503), ("failed", 503))):
+        delivery = WebhookDelivery.objects.create(
+            webhook=hook,
+            event_id=f"msg_{n}",
+            event_type="message.failed",
+            status=status,
+            event_at=now - timedelta(hours=4),
+            http_status=code,
+            error="Service Unavailable" if code == 503 else "Bad Gateway",
+        )
+        at = now - timedelta(hours=3 - n)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(created_at=at)
 
 
 def test_dashboard_draws_the_chart_and_its_numbers(
@@ -130,6 +148,11 @@ def test_dashboard_draws_the_chart_and_its_numbers(
     expect(page.locator("[data-queue-waiting]")).to_have_text(str(4 + deferred))
     expect(page.get_by_role("alert")).to_contain_text("The server's certificate expires in 10 days")
     expect(page.get_by_text("TLSv1.3")).to_be_visible()
+    webhooks = page.get_by_role("region", name="Webhooks failing")
+    expect(
+        webhooks.get_by_role("link", name="https://crm.example.com/outbound/events")
+    ).to_be_visible()
+    expect(webhooks).to_contain_text("HTTP 503: Service Unavailable")
     page.get_by_role("link", name="Welcome pack 14").first.click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Failed")
     assert not blocked, blocked
