@@ -16,7 +16,7 @@ from outbound.accounts.models import User
 from outbound.webhooks import services
 from outbound.webhooks.models import Webhook
 from tests.console import test_webhooks as shared
-from tests.console.conftest import Console
+from tests.console.conftest import PHONE, Console
 
 pytestmark = pytest.mark.browser
 
@@ -28,6 +28,7 @@ def receiver() -> Iterator[shared.Receiver]:
 
 def test_create_see_the_secret_once_and_test(
     console: Console,
+    phone: Console,
     make_user: Callable[..., User],
     receiver: shared.Receiver,
     settings: Any,
@@ -97,3 +98,13 @@ def test_create_see_the_secret_once_and_test(
     assert secret not in page.content()
     assert console.tables_fit()
     console.shot("webhooks-list")
+
+    # At phone width the rows stack: nothing to scroll sideways, the secret nowhere.
+    phone.sign_in("ops")
+    phone.goto("/console/webhooks/")
+    expect(phone.page.get_by_text("CRM: delivery status")).to_be_visible()
+    assert phone.scroll_width() <= PHONE["width"]
+    phone.page.get_by_role("link", name=receiver.url, exact=True).click()
+    expect(phone.page.locator("table.deliveries tbody tr")).to_have_count(1)
+    assert phone.scroll_width() <= PHONE["width"]
+    assert secret not in phone.page.content()

@@ -56,8 +56,8 @@ STATUS_BADGES = {"delivered": "ok", "failed": "bad", "retrying": "", "pending": 
 
 def _webhooks() -> QuerySet[Webhook]:
     """Every webhook with its latest delivery's status (one query)."""
-    latest = WebhookDelivery.objects.filter(webhook=OuterRef("pk")).order_by("-created_at", "-pk")
-    return Webhook.objects.annotate(
+    latest = WebhookDelivery.objects.filter(webhook=OuterRef("pk")).order_by("-created_at", "-id")
+    return selectors.webhooks().annotate(
         last_status=Subquery(latest.values("status")[:1]),
         last_at=Subquery(latest.values("created_at")[:1]),
     )
@@ -141,7 +141,7 @@ class WebhookDetailView(ConsoleView):
     required = {"GET": VIEW}
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        webhook = get_object_or_404(Webhook, pk=pk)
+        webhook = get_object_or_404(selectors.webhooks(), pk=pk)
         deliveries = [
             {"delivery": d, "badge": STATUS_BADGES.get(d.status, "")}
             for d in selectors.deliveries_of(webhook)[:RECENT]
@@ -161,11 +161,11 @@ class WebhookEditView(ConsoleView):
     required = {"GET": EDIT, "POST": EDIT}
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        webhook = get_object_or_404(Webhook, pk=pk)
+        webhook = get_object_or_404(selectors.webhooks(), pk=pk)
         return _form_page(request, WebhookForm(instance=webhook), webhook=webhook)
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        webhook = get_object_or_404(Webhook, pk=pk)
+        webhook = get_object_or_404(selectors.webhooks(), pk=pk)
         form = WebhookForm(request.POST, instance=webhook)
         saved = submit(
             form,
@@ -183,12 +183,12 @@ class WebhookRotateView(ConsoleView):
     required = {"GET": EDIT, "POST": EDIT}
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        webhook = get_object_or_404(Webhook, pk=pk)
+        webhook = get_object_or_404(selectors.webhooks(), pk=pk)
         return render(request, "console/webhooks/rotate.html", {"webhook": webhook})
 
     @method_decorator(sensitive_variables("secret"))
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        webhook = get_object_or_404(Webhook, pk=pk)
+        webhook = get_object_or_404(selectors.webhooks(), pk=pk)
         secret = services.rotate_secret(webhook, actor=request.user)
         return _secret_page(request, webhook, secret, rotated=True)
 
@@ -201,7 +201,7 @@ class WebhookTestView(ConsoleView):
     required = {"POST": EDIT}
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        webhook = get_object_or_404(Webhook, pk=pk)
+        webhook = get_object_or_404(selectors.webhooks(), pk=pk)
         too_many = call_out_refusal(request, "webhook_test")
         if too_many:
             messages.error(request, too_many)
@@ -226,7 +226,7 @@ class WebhookDeleteView(ConfirmDeleteView):
     kind = "webhook"
 
     def get_object(self, **kwargs: Any) -> Webhook:
-        return get_object_or_404(Webhook, pk=kwargs["pk"])
+        return get_object_or_404(selectors.webhooks(), pk=kwargs["pk"])
 
     def perform_delete(self, request: HttpRequest, obj: Webhook) -> None:
         services.delete_webhook(obj, actor=request.user)
