@@ -12,6 +12,7 @@ events, webhooks, …). Outside a request nothing sets it and events record ``cl
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from contextvars import Token
 from typing import Any
 
@@ -83,10 +84,8 @@ class EventSourceMiddleware:
         finally:
             set_by_view: tuple[str, Token[str]] | None = request.__dict__.pop(_TOKEN, None)
             if set_by_view is not None:
-                try:
+                with suppress(ValueError):  # set in another context (an async view's thread)
                     reset_source(set_by_view[1])
-                except ValueError:  # set in another context (an async view's thread)
-                    pass
         if (
             set_by_view is not None
             and response.streaming
