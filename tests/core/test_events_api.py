@@ -237,3 +237,18 @@ def test_the_query_count_does_not_grow_with_the_page(
     with django_assert_max_num_queries(6):
         r = admin_client.get(URL, {"limit": 30})
     assert len(r.json()["results"]) == 30
+
+
+def test_webhook_events_are_shown_to_whoever_may_list_webhooks(
+    admin_user: User,
+    make_user: Callable[..., User],
+    console_client_for: Callable[[Any], Client],
+) -> None:
+    record_event(resource_type="webhook", resource_id=7, action="created", actor=admin_user)
+    lister = make_user("webhooks.list")
+    other = make_user("messages.view")
+    body = client_for(lister).get(URL).json()
+    assert [(e["resource_type"], e["resource_id"]) for e in body["results"]] == [("webhook", "7")]
+    assert client_for(other).get(URL).json()["results"] == []
+    html = console_client_for(lister).get("/console/history/").content.decode()
+    assert "Webhook" in html and "resource_type=webhook&amp;resource_id=7" in html

@@ -131,6 +131,7 @@ EVENT_VISIBILITY: dict[str, str] = {
     "role": "roles.list",
     "api_key": "users.list",
     "message": "messages.view",
+    "webhook": "webhooks.list",
 }
 API_KEY = "api_key"
 

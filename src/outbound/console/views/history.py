@@ -36,6 +36,7 @@ from outbound.integrations.models import (
     ObjectClassField,
 )
 from outbound.mail.models import Message, SmtpConfig
+from outbound.webhooks.models import Webhook
 
 PER_PAGE = 50
 SYSTEM = event_stream.SYSTEM_ACTOR  # shown (and filtered on) for events without a signed-in actor
@@ -84,6 +85,7 @@ KINDS: dict[str, Kind] = {
     "role": Kind("Role", Role, "console:role-edit", "roles.view"),
     "api_key": Kind("API key", ApiKey),
     "message": Kind("Message", Message, "console:message-detail", "messages.view"),
+    "webhook": Kind("Webhook", Webhook, "console:webhook-detail", "webhooks.view"),
 }
 
 
