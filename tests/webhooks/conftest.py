@@ -15,6 +15,8 @@ import pytest
 from django_tasks_db.management.commands.db_worker import Worker
 from standardwebhooks import Webhook as Verifier
 
+from outbound.webhooks.services import SUBSCRIPTIONS
+
 
 @dataclass
 class Received:
@@ -69,7 +71,7 @@ class Receiver:
 
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        protocol_version = "HTTP/1.0"  # one request per connection, as Outbound sends
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -93,6 +95,14 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+@pytest.fixture(autouse=True)
+def _fresh_subscriptions() -> Iterator[None]:
+    """Each test reads the webhooks it made (the cache would keep the last test's a second)."""
+    SUBSCRIPTIONS.invalidate()
+    yield
+    SUBSCRIPTIONS.invalidate()
 
 
 @pytest.fixture

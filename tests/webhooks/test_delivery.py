@@ -240,3 +240,16 @@ def test_the_secret_is_in_no_delivery_record_or_log(
     assert raw not in caplog.text
     assert raw not in str(list(WebhookDelivery.objects.values()))
     assert raw not in str(list(DBTaskResult.objects.values()))
+
+
+def test_a_webhook_deleted_elsewhere_within_the_cache_second_loses_no_other_event(
+    receiver: Receiver, admin_user: User, due_tasks: Callable[[], int]
+) -> None:
+    gone, _ = hook_for(receiver, admin_user)
+    kept, secret = hook_for(receiver, admin_user)
+    services.SUBSCRIPTIONS.current()
+    Webhook.objects.filter(pk=gone.pk).delete()  # as another process would: no invalidation
+    [queued] = services.emit("message.sent", {"id": 1})
+    assert queued.webhook_id == kept.pk
+    assert due_tasks() == 1
+    assert len(receiver.verified(secret)) == 1

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from outbound.core import egress, http, metrics
@@ -281,8 +281,17 @@ def emit(event_type: str, data: dict[str, Any]) -> list[WebhookDelivery]:
 
 def emit_many(events: Iterable[Event]) -> list[WebhookDelivery]:
     """Queue each event for every enabled webhook that subscribes to it: the delivery rows in
-    one INSERT, then one task per row (in the same transaction, so with the database backend
-    a row never lacks its task). Without a subscriber it runs no query at all."""
+    one INSERT, their tasks (one per row) in another, in one transaction (with the database
+    backend a row never lacks its task). Without a subscriber it runs no query at all."""
+    batch = list(events)
+    try:
+        return _queue(batch)
+    except IntegrityError:  # a webhook deleted by another process within the cache's second
+        SUBSCRIPTIONS.invalidate()
+        return _queue(batch)
+
+
+def _queue(events: list[Event]) -> list[WebhookDelivery]:
     hooks = SUBSCRIPTIONS.current()
     if not hooks:
         return []
@@ -303,12 +312,11 @@ def emit_many(events: Iterable[Event]) -> list[WebhookDelivery]:
     ]
     if not rows:
         return []
-    from outbound.webhooks.tasks import deliver
+    from outbound.webhooks.tasks import enqueue_deliveries
 
     with transaction.atomic():
         created = WebhookDelivery.objects.bulk_create(rows)
-        for row in created:
-            deliver.enqueue(row.pk)
+        enqueue_deliveries([row.pk for row in created])
     return created
 
 
