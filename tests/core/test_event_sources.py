@@ -211,3 +211,24 @@ def test_event_source_blocks_nest() -> None:
             assert current_source() == "console"
         assert current_source() == "zitadel"
     assert current_source() == "cli"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_recorded_before_the_migration_have_an_unknown_source() -> None:
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("core", "0002_cache_table")], [("core", "0003_event_source")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old_event = executor.loader.project_state(before).apps.get_model("core", "Event")
+        old_event.objects.create(resource_type="role", resource_id="1", action="created")
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+    finally:
+        MigrationExecutor(connection).migrate(
+            MigrationExecutor(connection).loader.graph.leaf_nodes()
+        )
+    event = Event.objects.get(resource_type="role", resource_id="1")
+    assert event.source == ""
