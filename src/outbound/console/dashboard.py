@@ -29,7 +29,7 @@ QUEUE_STATUSES = (MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.DEF
 
 # The chart's drawing area, in SVG user units (the SVG scales to its card's width).
 WIDTH, HEIGHT = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 28
+LEFT, RIGHT, TOP, BOTTOM = 56, 8, 12, 30
 PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
 
