@@ -1,4 +1,5 @@
-"""Writes to SMTP configurations, and the connection test over stored or proposed settings.
+"""Writes to SMTP configurations, and the connection test over stored or proposed settings
+(a test of a saved configuration's own server is kept as its last test).
 
 Every API shape (native ALX, ZITADEL, Hitachi, Commvault, PrivX) and the console call these
 functions with core field names; each write records its event in the same transaction.
