@@ -225,6 +225,12 @@ OUTBOUND_SEND_LEASE = float(os.environ.get("OUTBOUND_SEND_LEASE", "12"))
 OUTBOUND_WORKER_BEAT = float(os.environ.get("OUTBOUND_WORKER_BEAT", "5"))
 # How long an idle SMTP connection is kept open for the next message.
 OUTBOUND_SMTP_IDLE = float(os.environ.get("OUTBOUND_SMTP_IDLE", "30"))
+# Failover (issue 14): after this many consecutive server-level failures of the active SMTP
+# configuration the sender switches to the best-ranked standby whose probe passed; while it
+# serves, the primary is probed every OUTBOUND_FAILBACK_PROBE seconds and serves again once
+# the probe passes.
+OUTBOUND_FAILOVER_AFTER = int(os.environ.get("OUTBOUND_FAILOVER_AFTER", "3"))
+OUTBOUND_FAILBACK_PROBE = float(os.environ.get("OUTBOUND_FAILBACK_PROBE", "60"))
 # How many due messages a worker claims at a time (sent over one connection, results written
 # together; a worker killed mid-batch leaves at most this many for the others after the lease).
 OUTBOUND_WORKER_BATCH = int(os.environ.get("OUTBOUND_WORKER_BATCH", "50"))
