@@ -23,6 +23,7 @@ from outbound.integrations.providers import MICROSOFT_CLIENT_CREDENTIALS
 from outbound.mail.choices import MAX_FAILURE_EMAILS, AuthorizationMethod, Security
 
 REQUIRED = {"blank": "This field is required.", "null": "This field is required."}
+ACTIVE_NOT_STANDBY = "The active configuration cannot be a standby."
 
 
 class SmtpConfig(SecretHolder):
@@ -70,6 +71,13 @@ class SmtpConfig(SecretHolder):
         null=True, blank=True, validators=[MinValueValidator(0.1), MaxValueValidator(300)]
     )
     is_active = models.BooleanField(default=False)
+    # Failover rank: a standby is kept ready to serve when the active configuration fails;
+    # lower is preferred, NULL is not a standby. The active configuration is never a
+    # standby (clean() refuses it on a write, activation takes it off the list, and the
+    # database checks it).
+    standby = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Every saved state is a version; the versions services increment it on each save.
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(
@@ -94,6 +102,10 @@ class SmtpConfig(SecretHolder):
                 condition=Q(security__in=[s.value for s in Security]),
                 name="mail_smtp_security_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(is_active=False) | Q(standby__isnull=True),
+                name="mail_smtp_active_not_standby",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -112,6 +124,8 @@ class SmtpConfig(SecretHolder):
                 except ValidationError as exc:
                     errors.setdefault("failure_emails", []).extend(exc.messages)
                     break
+        if self.is_active and self.standby is not None:
+            errors["standby"] = [ACTIVE_NOT_STANDBY]
         obj = self.authentication_object
         if obj is not None and obj.provider != MICROSOFT_CLIENT_CREDENTIALS.key:
             errors["authentication_object"] = [f"{obj.pk} is not a valid choice."]
