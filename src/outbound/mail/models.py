@@ -336,6 +336,33 @@ class Worker(models.Model):
         return self.name
 
 
+class FailoverState(models.Model):
+    """Which configuration serves delivery now (issue 14): one row (id 1), shared by every
+    worker and written only with conditional updates (see :mod:`outbound.mail.failover`).
+    It holds for ``primary``, the configuration that was active when it was written: once
+    the admin activates another one it no longer applies (the active one serves)."""
+
+    primary = models.ForeignKey(
+        SmtpConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The standby serving instead of the primary; NULL: the primary serves.
+    serving = models.ForeignKey(
+        SmtpConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    failures = models.PositiveIntegerField(default=0)  # consecutive server-level failures
+    failing_since = models.DateTimeField(null=True, blank=True)  # the first of them
+    since = models.DateTimeField(null=True, blank=True)  # when ``serving`` last changed
+    probe_at = models.DateTimeField(null=True, blank=True)  # the last probe (primary/standbys)
+    probe_ok = models.BooleanField(null=True, blank=True)
+    probe_detail = models.CharField(max_length=1000, blank=True, default="")
+    # The standbys' last probes: {"<config id>": {"at": iso, "ok": bool, "detail": str}}.
+    standby_probes = models.JSONField(default=dict, blank=True)
+    version = models.PositiveIntegerField(default=0)  # +1 on every switch and reset
+
+    def __str__(self) -> str:
+        return f"failover state (serving {self.serving_id or self.primary_id})"
+
+
 @receiver(post_delete, sender=Attachment)
 def _delete_stored_file(sender: type[Attachment], instance: Attachment, **kwargs: object) -> None:
     # Once the deletion is committed (a rolled-back delete keeps its file); a message's
