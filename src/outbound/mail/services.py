@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from outbound.core.errors import ServiceError, database_error_reason
+from outbound.core.errors import Conflict, ServiceError, database_error_reason
 from outbound.core.events import record_event
 from outbound.core.locks import serialize
 from outbound.core.permissions import has_permission
@@ -48,6 +48,7 @@ FIELDS = (
     "reply_to_address",
     "failure_emails",
     "timeout",
+    "standby",
 )
 # A saved password goes only to the destination it was saved for: a write or a test that
 # changes any of these must bring the password again.
@@ -73,6 +74,15 @@ PASSWORD_UNREADABLE = (
 MICROSOFT_SAVE_FIRST = (
     "Save the settings before testing them: the authentication object's client secret is "
     "only used for the server, port, TLS mode and username it was saved with."
+)
+
+ACTIVE_NOT_DELETED = (
+    "The active SMTP configuration cannot be deleted: activate another one, or deactivate "
+    "this one, first."
+)
+CHANGED_WHILE_TESTED = (
+    "The configuration's server or credentials changed while it was tested; nothing was "
+    "activated. Test it again."
 )
 
 P = ParamSpec("P")
@@ -241,6 +251,7 @@ def _create(*, data: dict[str, Any], actor: Any, activate: bool) -> SmtpConfig:
     if activate:
         _deactivate_others(config, actor)
         config.is_active = True
+        config.standby = None  # activation takes it off the standby list (see _activate)
     config.save()
     record_event(
         resource_type=RESOURCE,
@@ -306,12 +317,25 @@ def active_smtp_config_save(*, data: dict[str, Any], actor: Any) -> SmtpConfig:
 
 
 def _activate(config: SmtpConfig, actor: Any) -> None:
+    """Make ``config`` the active one. The active configuration is never a standby
+    (``SmtpConfig.clean`` refuses a write that makes it one, the database checks it), so
+    activating a standby takes it off the standby list: it serves as the primary now."""
     _deactivate_others(config, actor)
     config.is_active = True
+    changed = ["is_active"]
+    if config.standby is not None:
+        config.standby = None
+        changed.append("standby")
     _stamp(config, actor, creating=False)
-    config.save(update_fields=["is_active", "modified_at", "modified_by"])
-    record_event(resource_type=RESOURCE, resource_id=config.pk, action="activated", actor=actor)
-    _published(publishing.CONFIG_ACTIVATED, config, "activated", ["is_active"])
+    config.save(update_fields=[*changed, "modified_at", "modified_by"])
+    record_event(
+        resource_type=RESOURCE,
+        resource_id=config.pk,
+        action="activated",
+        actor=actor,
+        changed_fields=changed if len(changed) > 1 else (),
+    )
+    _published(publishing.CONFIG_ACTIVATED, config, "activated", changed)
 
 
 @retry_on_conflict
@@ -336,8 +360,53 @@ def smtp_config_deactivate(*, config: SmtpConfig, actor: Any) -> SmtpConfig:
     return config
 
 
+def smtp_config_activate_tested(
+    *, config: SmtpConfig, actor: Any
+) -> tuple[TestReport, SmtpConfig | None]:
+    """Test the saved configuration, then activate it only if the test passed: ``(report,
+    the activated configuration)``, or ``(report, None)`` with nothing changed when it failed.
+
+    The test talks to the server outside any transaction (it may take the whole timeout, and
+    must hold no lock meanwhile); the activation then checks, under the row's lock, that the
+    server, user, method and secrets are still those tested — otherwise it activates nothing
+    (409), so what becomes active is exactly what passed."""
+    if config.is_active:
+        raise StateConflict("The SMTP configuration is already active.", code="already_active")
+    plan = smtp_test_plan(stored=config, data={})
+    tested = (config.destination(), config.authentication_object_id, config.sealed_secrets)
+    report = plan.run()
+    if not report.ok:
+        return report, None
+    return report, _activate_if_unchanged(config=config, tested=tested, actor=actor)
+
+
+@retry_on_conflict
+def _activate_if_unchanged(
+    *, config: SmtpConfig, tested: tuple[Any, ...], actor: Any
+) -> SmtpConfig:
+    current = SmtpConfig.objects.select_for_update().filter(pk=config.pk).first()
+    if current is None:
+        raise ServiceError("The SMTP configuration was deleted.", code="not_found", status_code=404)
+    if (current.destination(), current.authentication_object_id, current.sealed_secrets) != (
+        tested
+    ):
+        raise Conflict(CHANGED_WHILE_TESTED, code="changed")
+    if current.is_active:
+        raise StateConflict("The SMTP configuration is already active.", code="already_active")
+    _activate(current, actor)
+    return current
+
+
 @transaction.atomic
-def smtp_config_delete(*, config: SmtpConfig, actor: Any) -> None:
+def smtp_config_delete(*, config: SmtpConfig, actor: Any, refuse_active: bool = False) -> None:
+    """Delete ``config``. With ``refuse_active`` (the native API), the active configuration
+    is refused (400) — checked under the row's lock, so an activation racing the delete
+    cannot slip between; the console asks for a confirmation instead, and ZITADEL deletes
+    it as ZITADEL does."""
+    if refuse_active:
+        locked = SmtpConfig.objects.select_for_update().filter(pk=config.pk).first()
+        if locked is not None and locked.is_active:
+            raise ServiceError(ACTIVE_NOT_DELETED, code="active")
     pk = config.pk
     event = publishing.config_event(publishing.CONFIG_CHANGED, config, action="deleted")
     config.delete()
