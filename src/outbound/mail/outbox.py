@@ -657,3 +657,19 @@ def queue_failure_notice(*, failed: Message, addresses: list[str], summary: str)
         return _queue(clean, owner=None, idempotency_key=None, is_failure_notice=True)
     except Conflict:
         return None
+
+
+def queue_notice(*, addresses: list[str], subject: str, text: str) -> Message | None:
+    """One plain notice to ``addresses`` (an SMTP configuration's failure addresses) from
+    the system, in the caller's transaction; ``None`` when there is nobody to tell or no
+    configuration is active."""
+    if not addresses:
+        return None
+    clean = {
+        "to": addresses, "cc": [], "bcc": [], "reply_to": "", "headers": {}, "html": "",
+        "subject": subject[:200], "text": text,
+    }  # fmt: skip
+    try:
+        return _queue(clean, owner=None, idempotency_key=None, is_failure_notice=True)
+    except Conflict:
+        return None
