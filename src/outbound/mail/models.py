@@ -10,9 +10,10 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
+from django.utils import timezone
 
 from outbound.core.encoding import join_host_port
-from outbound.core.models import SecretHolder
+from outbound.core.models import EventSource, SecretHolder
 from outbound.core.validators import (
     reject_control_characters,
     validate_address,
@@ -175,6 +176,57 @@ class SmtpTestResult(models.Model):
 
     def __str__(self) -> str:
         return f"last test of configuration {self.config_id}"
+
+
+class SmtpConfigVersion(SecretHolder):
+    """One saved state of a configuration's settings (``number`` 1, 2, … per configuration;
+    ``SmtpConfig.version`` is the latest), written by :mod:`outbound.mail.versions` in the
+    transaction of each write that changes them. ``values`` holds the non-secret settings;
+    the password is kept as it was sealed then, in ``sealed_secrets``: the configuration's
+    own ciphertext, bound to the configuration and to the destination in ``values``, so it
+    opens only for that configuration pointed at that server again — which is what a
+    rollback restores, both together (see :meth:`secret_context`). Key rotation re-seals it
+    like any other secret (``outbound rotate-key``)."""
+
+    config = models.ForeignKey(SmtpConfig, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # As at the time (the user may be renamed or deleted since), like Event.actor_username.
+    created_by_username = models.CharField(max_length=150, blank=True, default="")
+    # The way in, as the version's event records it (outbound.core.events.current_source);
+    # "" for the versions the migration wrote from configurations saved before versions were.
+    source = models.CharField(max_length=20, choices=EventSource.choices, blank=True, default="")
+    changed_fields = models.JSONField(default=list, blank=True)
+    values = models.JSONField(default=dict, blank=True)
+    # The version a rollback restored (this version is then that state saved again).
+    restored_from = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["config", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["config", "number"], name="mail_smtp_config_version_number"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"version {self.number} of configuration {self.config_id}"
+
+    def holder(self) -> SmtpConfig:
+        """An unsaved configuration with this version's destination and the configuration's
+        identity: what the password was sealed for."""
+        destination = {name: self.values.get(name) for name in SmtpConfig.DESTINATION_FIELDS}
+        return SmtpConfig(uid=self.config.uid, **destination)
+
+    def secret_context(self, name: str) -> str:
+        return self.holder().secret_context(name)
+
+    @property
+    def has_password(self) -> bool:
+        return self.has_secret(SmtpConfig.SECRET_PASSWORD)
 
 
 class MessageStatus(models.TextChoices):
