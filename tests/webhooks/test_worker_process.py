@@ -45,7 +45,10 @@ def test_the_worker_delivers_events_and_retries_after_a_500(
         [message] = submit(admin_client, 1)
         proc = workers.start()
         workers.wait_ready(proc)
-        wait_for(lambda: len(receiver.posts()) >= 2, 30, "the event and its retry")
+        try:
+            wait_for(lambda: len(receiver.posts()) >= 2, 30, "the event and its retry")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{workers.output()}") from None
         wait_for(
             lambda: WebhookDelivery.objects.filter(status="delivered").exists(),
             10,
