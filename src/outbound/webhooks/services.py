@@ -40,6 +40,8 @@ EVENTS = (
     "message.recipient_failed",
     "smtp_config.activated",
     "smtp_config.changed",
+    "smtp_config.failed_over",
+    "smtp_config.failed_back",
     "webhook.test",
 )
 FIELDS = ("url", "events", "is_enabled", "description")
