@@ -42,6 +42,7 @@ from outbound.core.secrets import SecretDecryptionError
 from outbound.integrations.microsoft import AccessToken, fetch_token
 from outbound.integrations.models import AuthenticationObject
 from outbound.mail import attachments, compose, outbox, publishing
+from outbound.mail.failover import FAILOVER
 from outbound.mail.models import (
     Attempt,
     Message,
@@ -52,7 +53,6 @@ from outbound.mail.models import (
     SmtpConfig,
     Worker,
 )
-from outbound.mail.selectors import active_smtp_config
 from outbound.mail.transport import (
     Session,
     SmtpTarget,
@@ -74,6 +74,11 @@ TOKEN_MARGIN = 120  # seconds before expiry a cached token is renewed
 
 class TemporaryFailure(Exception):
     """The whole attempt failed in a way worth retrying (connection, 4xx, timeout)."""
+
+
+class ServerFailure(TemporaryFailure):
+    """The server itself failed the attempt: connect, TLS, AUTH, or a 4xx/timeout before any
+    recipient was accepted (what counts towards a failover, see :mod:`.failover`)."""
 
 
 class Unsendable(Exception):
@@ -298,7 +303,7 @@ class ConnectionPool:
                 # however many sends were refused the same old token).
                 TOKENS.invalidate(obj, used[-1] if used else None)
                 return self._open(config, retry_auth=False)
-            raise TemporaryFailure(f"{failure.step}: {failure.message}") from None
+            raise ServerFailure(f"{failure.step}: {failure.message}") from None
         finally:
             session.close()
         assert smtp.sock is not None
@@ -651,6 +656,9 @@ class _Tried:
     finished: Any
     outcome: str
     detail: str
+    # What the attempt says about the server: "failed" (server-level failure), "ok" (it took
+    # the envelope) or "" (nothing: never reached it, or a recipient-level result only).
+    server: str = ""
 
 
 def deliver(message_id: int) -> str:
@@ -666,7 +674,10 @@ def deliver_due(*, limit: int, stop: threading.Event | None = None) -> dict[int,
     """Claim up to ``limit`` due messages and deliver them: ``{message id: status}``. While
     the database is away it waits and tries again (raising only once ``stop`` is set)."""
     lease, messages = until_database_answers(lambda: claim(limit=limit), stop=stop)
-    return deliver_claimed(lease, messages, stop=stop) if messages else {}
+    results = deliver_claimed(lease, messages, stop=stop) if messages else {}
+    with contextlib.suppress(DatabaseError):  # (an outage is the next claim's to wait out)
+        FAILOVER.tick()  # no statement unless failures were recorded or a probe is due
+    return results
 
 
 def deliver_claimed(
@@ -687,19 +698,24 @@ def deliver_claimed(
         for message in [m for m in untried if m.outcome_note is not None]:
             tried.append(_completed(lease, message))  # a dead worker's delivery, recorded
             untried.remove(message)
-        config, read_at = active_smtp_config(), time.monotonic()
+        # The configuration serving now: the active one, or the standby it failed over to.
+        config, read_at = FAILOVER.serving(), time.monotonic()
+        FAILOVER.tick()
         while untried and not lease.lost and not (stop is not None and stop.is_set()):
             if time.monotonic() - read_at >= CONFIG_RECHECK:
                 NOTES.flush()
                 results.update(_record(lease, tried))
                 tried = []
-                config, read_at = active_smtp_config(), time.monotonic()
+                config, read_at = FAILOVER.serving(), time.monotonic()
+                FAILOVER.tick()
             attempt = _attempt(untried[0], config, lease)
             if attempt is None:  # the database went away with the message in hand
                 break
             untried.pop(0)
             tried.append(attempt)
             _note(lease, attempt)
+            if FAILOVER.observe(config, attempt.server):
+                read_at = -CONFIG_RECHECK  # switched: record, then read it again at once
     except DatabaseError as exc:  # reading the batch or the configuration: stop here
         OUTAGE.failed(exc)
     finally:
@@ -725,11 +741,11 @@ def _attempt(message: Message, config: SmtpConfig | None, lease: Lease) -> _Trie
     waiting = (RecipientStatus.PENDING, RecipientStatus.DEFERRED)
     recipients = list(message.recipients.all())
     pending = [r for r in recipients if r.status in waiting]
-    outcome, detail = "error", ""
+    outcome, detail, server = "error", "", ""
     try:
         if config is None:
             raise TemporaryFailure("No SMTP configuration is active.")
-        _send(message, config, recipients, pending, lease)
+        server = _send(message, config, recipients, pending, lease)
         outcome = "done"
     except Unsendable as exc:
         detail = str(exc)[:1000]
@@ -738,6 +754,7 @@ def _attempt(message: Message, config: SmtpConfig | None, lease: Lease) -> _Trie
         outcome = "done"
     except TemporaryFailure as exc:
         detail = str(exc)[:1000]
+        server = "failed" if isinstance(exc, ServerFailure) else ""
         for r in pending:
             if r.status not in (RecipientStatus.SENT, RecipientStatus.FAILED):
                 r.status, r.smtp_code, r.smtp_reply = RecipientStatus.DEFERRED, None, detail
@@ -753,7 +770,8 @@ def _attempt(message: Message, config: SmtpConfig | None, lease: Lease) -> _Trie
             if r.status not in (RecipientStatus.SENT, RecipientStatus.FAILED):
                 r.status, r.smtp_reply = RecipientStatus.DEFERRED, detail
         outcome = "deferred"
-    return _Tried(message, config, recipients, pending, started, timezone.now(), outcome, detail)
+    finished = timezone.now()
+    return _Tried(message, config, recipients, pending, started, finished, outcome, detail, server)
 
 
 def _note(lease: Lease, t: _Tried) -> None:
@@ -877,7 +895,11 @@ def _send(
     recipients: list[Recipient],
     pending: list[Recipient],
     lease: Lease,
-) -> None:
+) -> str:
+    """Send one message through ``config``: ``"failed"`` when the server refused the envelope
+    with a 4xx (a server-level failure), else ``"ok"``; raises :class:`ServerFailure` for a
+    server-level failure before any recipient was accepted, :class:`TemporaryFailure` for
+    other temporary ones."""
     sender = compose.envelope_sender(config.sender_address, config.username)
     if not sender:  # a configuration problem an admin can fix: wait for it, do not fail
         raise TemporaryFailure("The active SMTP configuration has no sender address.")
@@ -905,11 +927,12 @@ def _send(
     except ValueError as exc:  # UnsafeMessage, or the email package refusing a header
         raise Unsendable(f"Not sent: the message could not be built safely ({exc}).") from None
     smtp = POOL.get(config)
+    accepted: list[Recipient] = []  # filled as the server accepts recipients
     try:
         if smtp.has_extn("pipelining"):
-            _transact_pipelined(smtp, lease, sender, raw, pending)
+            mail_code = _transact_pipelined(smtp, lease, sender, raw, pending, accepted)
         else:
-            _transact(smtp, lease, sender, raw, pending)
+            mail_code = _transact(smtp, lease, sender, raw, pending, accepted)
     except DatabaseUnavailable:
         # The lease could not be confirmed before DATA: the session is cut (a server
         # waiting for the message would take a dot for an empty one) and nothing is sent.
@@ -922,23 +945,31 @@ def _send(
         # (nor one with pipelined replies still unread: it is out of step).
         answered = isinstance(exc, smtplib.SMTPResponseException)
         POOL.discard(broken=not answered)
-        raise TemporaryFailure(_describe(exc)) from None
+        # Before any recipient was accepted it is the server's failure, not a recipient's.
+        raise (TemporaryFailure if accepted else ServerFailure)(_describe(exc)) from None
+    return "failed" if 400 <= mail_code < 500 else "ok"
 
 
 LEASE_LOST = "The lease ran out before the message was sent."
 
 
 def _transact(
-    smtp: smtplib.SMTP, lease: Lease, sender: str, raw: bytes, pending: list[Recipient]
-) -> None:
-    """One command, one reply: for servers that do not offer PIPELINING."""
+    smtp: smtplib.SMTP,
+    lease: Lease,
+    sender: str,
+    raw: bytes,
+    pending: list[Recipient],
+    accepted: list[Recipient],
+) -> int:
+    """One command, one reply: for servers that do not offer PIPELINING. MAIL's reply code;
+    ``accepted`` gets the recipients the server accepted as it does."""
     code, reply = smtp.mail(sender)
     if code >= 400:
         smtp.rset()
         POOL.release()
         _all(pending, code, reply)
-        return
-    accepted = []
+        return code
+    mail_code = code
     for r in pending:
         code, reply = smtp.rcpt(compose.envelope_address(r.address))
         if 200 <= code < 300:
@@ -948,7 +979,7 @@ def _transact(
     if not accepted:
         smtp.rset()
         POOL.release()
-        return
+        return mail_code
     if not lease.confirm():
         # We stalled past our lease and another worker has the message now: sending the
         # data too would deliver it twice.
@@ -962,11 +993,17 @@ def _transact(
         code, final = exc.smtp_code, exc.smtp_error
     _all(accepted, code, final)
     POOL.release()
+    return mail_code
 
 
 def _transact_pipelined(
-    smtp: smtplib.SMTP, lease: Lease, sender: str, raw: bytes, pending: list[Recipient]
-) -> None:
+    smtp: smtplib.SMTP,
+    lease: Lease,
+    sender: str,
+    raw: bytes,
+    pending: list[Recipient],
+    accepted: list[Recipient],
+) -> int:
     """RFC 2920: MAIL, every RCPT and DATA in one write, then their replies in order — one
     round trip instead of one per command, with the same per-recipient results. Every reply
     is read (and each one looked at) before anything else is sent, so the session stays in
@@ -980,7 +1017,6 @@ def _transact_pipelined(
         ],
     )
     mail_code, mail_reply = smtp.getreply()
-    accepted = []
     for r in pending:
         code, reply = smtp.getreply()
         if mail_code >= 400:
@@ -997,11 +1033,11 @@ def _transact_pipelined(
         POOL.release()
         if mail_code >= 400:
             _all(pending, mail_code, mail_reply)
-        return
+        return mail_code
     if code != 354:  # DATA itself refused
         _all(accepted, code, final)
         POOL.release()
-        return
+        return mail_code
     if not lease.confirm():
         # We stalled past our lease and another worker has the message now. The server
         # waits for the message: a dot would send an empty one, so the session is cut.
@@ -1010,6 +1046,7 @@ def _transact_pipelined(
     code, final = send_data(smtp, raw)
     _all(accepted, code, final)
     POOL.release()
+    return mail_code
 
 
 def _text(reply: bytes | str) -> str:
@@ -1169,7 +1206,10 @@ def _settle(t: _Tried) -> list[Recipient]:
     sent = [r for r in recipients if r.status == RecipientStatus.SENT]
     if deferred and not give_up:
         message.status = MessageStatus.DEFERRED
-        message.next_attempt_at = now + timedelta(seconds=backoff(message.attempt_count))
+        if t.server == "failed" and FAILOVER.due_now(t.config):
+            message.next_attempt_at = now  # failed over meanwhile: the standby sends it now
+        else:
+            message.next_attempt_at = now + timedelta(seconds=backoff(message.attempt_count))
     else:
         message.status = MessageStatus.SENT if sent else MessageStatus.FAILED
         message.finished_at = now

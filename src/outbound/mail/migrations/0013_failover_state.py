@@ -5,26 +5,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mail', '0012_smtpconfig_standby_version'),
+        ("mail", "0012_smtpconfig_standby_version"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FailoverState',
+            name="FailoverState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('failures', models.PositiveIntegerField(default=0)),
-                ('failing_since', models.DateTimeField(blank=True, null=True)),
-                ('since', models.DateTimeField(blank=True, null=True)),
-                ('probe_at', models.DateTimeField(blank=True, null=True)),
-                ('probe_ok', models.BooleanField(blank=True, null=True)),
-                ('probe_detail', models.CharField(blank=True, default='', max_length=1000)),
-                ('standby_probes', models.JSONField(blank=True, default=dict)),
-                ('version', models.PositiveIntegerField(default=0)),
-                ('primary', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='mail.smtpconfig')),
-                ('serving', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='mail.smtpconfig')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("failures", models.PositiveIntegerField(default=0)),
+                ("failing_since", models.DateTimeField(blank=True, null=True)),
+                ("since", models.DateTimeField(blank=True, null=True)),
+                ("probe_at", models.DateTimeField(blank=True, null=True)),
+                ("probe_ok", models.BooleanField(blank=True, null=True)),
+                ("probe_detail", models.CharField(blank=True, default="", max_length=1000)),
+                ("standby_probes", models.JSONField(blank=True, default=dict)),
+                ("version", models.PositiveIntegerField(default=0)),
+                (
+                    "primary",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="mail.smtpconfig",
+                    ),
+                ),
+                (
+                    "serving",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="mail.smtpconfig",
+                    ),
+                ),
             ],
         ),
     ]
