@@ -16,6 +16,14 @@ class AuthorizationMethod(models.TextChoices):
     MICROSOFT_CLIENT_CREDENTIALS = "microsoft_client_credentials", "Microsoft Client Credentials"
 
 
+# The native API's names of the modes (``/api/smtp-configurations/``): implicit TLS is ``tls``.
+NATIVE_SECURITY: dict[str, str] = {
+    "none": Security.NONE,
+    "starttls": Security.STARTTLS,
+    "tls": Security.SSL,
+}
+SECURITY_NATIVE: dict[str, str] = {core: native for native, core in NATIVE_SECURITY.items()}
+
 IMPLICIT_TLS_PORT = 465
 MAX_FAILURE_EMAILS = 10
 
