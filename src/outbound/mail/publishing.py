@@ -9,6 +9,7 @@ server, the idempotency key — never a subject, a body, a header or a secret. N
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,14 +19,17 @@ from outbound.mail.models import Message, MessageStatus, Recipient, RecipientSta
 
 logger = logging.getLogger(__name__)
 
-OUTCOME_EVENTS = {
-    MessageStatus.SENT: "message.sent",
-    MessageStatus.DEFERRED: "message.deferred",
-    MessageStatus.FAILED: "message.failed",
+OUTCOME_EVENTS: dict[str, str] = {
+    MessageStatus.SENT.value: "message.sent",
+    MessageStatus.DEFERRED.value: "message.deferred",
+    MessageStatus.FAILED.value: "message.failed",
 }
 RECIPIENT_FAILED = "message.recipient_failed"
 CONFIG_ACTIVATED = "smtp_config.activated"
 CONFIG_CHANGED = "smtp_config.changed"
+OUTAGE_PATIENCE = 30.0  # seconds the worker keeps trying to queue events while the database is away
+_GIVE_UP = threading.Event()
+_GIVE_UP.set()  # (until_database_answers gives up after the patience only once told to stop)
 
 
 def _when(value: datetime | None) -> str | None:
@@ -76,17 +80,21 @@ def publish_outcomes(
     ``message.recipient_failed`` when recipients tried in it failed (those recipients alone);
     each tuple is (message, configuration used, all its recipients, those tried now). Called
     once the results are committed; all of a batch's events go out as one write."""
-    wanted = {t for t in (*OUTCOME_EVENTS.values(), RECIPIENT_FAILED) if publish.wanted(t)}
-    if not wanted:
+    try:
+        wanted = {t for t in (*OUTCOME_EVENTS.values(), RECIPIENT_FAILED) if publish.wanted(t)}
+        if not wanted:
+            return
+        events: list[publish.Event] = []
+        for message, config, recipients, tried in outcomes:
+            kind = OUTCOME_EVENTS.get(str(message.status))
+            if kind in wanted:
+                events.append((kind, message_data(message, config, recipients)))
+            failed = [r for r in tried if r.status == RecipientStatus.FAILED]
+            if failed and RECIPIENT_FAILED in wanted:
+                events.append((RECIPIENT_FAILED, message_data(message, config, failed)))
+    except Exception:  # an event lost must never stop the mail
+        logger.exception("message events could not be built")
         return
-    events: list[publish.Event] = []
-    for message, config, recipients, tried in outcomes:
-        kind = OUTCOME_EVENTS.get(MessageStatus(message.status))
-        if kind in wanted:
-            events.append((kind, message_data(message, config, recipients)))
-        failed = [r for r in tried if r.status == RecipientStatus.FAILED]
-        if failed and RECIPIENT_FAILED in wanted:
-            events.append((RECIPIENT_FAILED, message_data(message, config, failed)))
     _publish(events)
 
 
@@ -112,15 +120,18 @@ def publish_config_event(event: tuple[str, dict[str, Any]]) -> None:
 
 
 def _publish(events: list[publish.Event], *, patient: bool = True) -> None:
-    """``patient``: the worker waits out a database outage to queue its events (it has
-    nothing else to do until the database is back); a web request tries once."""
+    """``patient``: the worker waits out a database outage of up to
+    :data:`OUTAGE_PATIENCE` seconds to queue its events (it has nothing else to do until the
+    database is back); a web request tries once."""
     if not events:
         return
     from outbound.mail.sender import until_database_answers  # (the sender imports this module)
 
     try:
         if patient:
-            until_database_answers(lambda: publish.publish(events))
+            until_database_answers(
+                lambda: publish.publish(events), stop=_GIVE_UP, patience=OUTAGE_PATIENCE
+            )
         else:
             publish.publish(events)
     except Exception:  # an event lost must never stop the mail
