@@ -14,6 +14,8 @@ from outbound.mail.choices import MAX_FAILURE_EMAILS, AuthorizationMethod, Secur
 from outbound.mail.models import SmtpConfig
 
 PASSWORD_MAX = 128  # the ALX API's limit; the console accepts no more than the API does
+# The model's range (a positive small integer); the services refuse what else they refuse.
+STANDBY_MIN, STANDBY_MAX = 0, 32767
 
 
 class SmtpConfigForm(ConsoleForm):
@@ -97,6 +99,14 @@ class SmtpConfigForm(ConsoleForm):
         label="Timeout (seconds)",
         help_text="0.1 to 300; empty uses the service's default.",
     )
+    standby = forms.IntegerField(
+        required=False,
+        min_value=STANDBY_MIN,
+        max_value=STANDBY_MAX,
+        label="Standby rank",
+        help_text="Empty: not a standby. A standby is kept ready to take over when the active "
+        "configuration fails; the lowest rank is tried first.",
+    )
 
     def __init__(self, *args: Any, instance: SmtpConfig | None = None, **kwargs: Any):
         self.instance = instance
@@ -116,6 +126,11 @@ class SmtpConfigForm(ConsoleForm):
         )
         if not has_password:
             del self.fields["clear_password"]
+        if instance is not None and instance.is_active:
+            self.fields["standby"].help_text = (
+                "Empty: the active configuration is not a standby (activating a standby "
+                "takes it off the list)."
+            )
 
     def core_data(self) -> dict[str, Any]:
         """The cleaned input in the services' field names."""
@@ -144,6 +159,7 @@ def initial_from(config: SmtpConfig) -> dict[str, Any]:
         "reply_to_address": config.reply_to_address,
         "failure_emails": ", ".join(config.failure_emails or []),
         "timeout": config.timeout,
+        "standby": config.standby,
     }
 
 

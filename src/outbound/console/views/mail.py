@@ -31,7 +31,7 @@ from outbound.console.views.base import (
 )
 from outbound.core.errors import ServiceError
 from outbound.core.permissions import has_permission
-from outbound.mail import selectors, services
+from outbound.mail import failover, selectors, services
 from outbound.mail.models import SmtpConfig
 from outbound.mail.tester import TestReport
 from outbound.mail.transport import Step
@@ -65,8 +65,18 @@ class SmtpListView(ConsoleView):
     required = {"GET": VIEW}
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        configs = selectors.smtp_config_list().select_related("authentication_object")
-        return render(request, "console/mail/list.html", {"configs": configs})
+        configs = list(selectors.smtp_config_list().select_related("authentication_object"))
+        serving_id = failover.serving_config_id()
+        active = next((c for c in configs if c.is_active), None)
+        serving = next((c for c in configs if c.pk == serving_id), None)
+        context = {
+            "configs": configs,
+            "active": active,
+            "serving": serving,
+            # Failover: a standby delivers while the admin's active choice is failing.
+            "failed_over": serving is not None and serving != active,
+        }
+        return render(request, "console/mail/list.html", context)
 
 
 def _form_page(
