@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -87,11 +88,15 @@ def test_list_says_plainly_when_a_standby_serves(console_client: Client) -> None
     services.smtp_config_activate(config=active, actor=None)
     spare = make_config(host="spare.example.com", standby=1)
     # What the sender writes when it fails over (outbound.mail.failover).
-    FailoverState.objects.create(pk=1, primary=active, serving=spare, failures=3, version=1)
+    since = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
+    FailoverState.objects.create(
+        pk=1, primary=active, serving=spare, failures=3, failing_since=since, version=1
+    )
     html = console_client.get("/console/mail/").content.decode()
     assert (
-        "Failover: the active configuration primary.example.com:587 is failing, so mail is "
-        "going out through the standby spare.example.com:587 now."
+        "Failover: the active configuration primary.example.com:587 is failing (since "
+        "2026-03-04 05:06 UTC), so mail is going out through the standby spare.example.com:587 "
+        "now."
     ) in text(html)
     spare_row = re.search(r"<tr>(?:(?!</tr>).)*spare\.example\.com(?:(?!</tr>).)*</tr>", html, re.S)
     assert spare_row and ">Serving now<" in spare_row.group(0)

@@ -65,16 +65,15 @@ class SmtpListView(ConsoleView):
     required = {"GET": VIEW}
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        configs = list(selectors.smtp_config_list().select_related("authentication_object"))
-        serving_id = failover.serving_config_id()
-        active = next((c for c in configs if c.is_active), None)
-        serving = next((c for c in configs if c.pk == serving_id), None)
+        configs = selectors.smtp_config_list().select_related("authentication_object")
+        # Which configuration delivers now: the active one, or a standby while it fails.
+        now = failover.read()
         context = {
             "configs": configs,
-            "active": active,
-            "serving": serving,
-            # Failover: a standby delivers while the admin's active choice is failing.
-            "failed_over": serving is not None and serving != active,
+            "active": now.primary,
+            "serving": now.config,
+            "failed_over": now.failed_over,
+            "failing_since": now.failing_since,
         }
         return render(request, "console/mail/list.html", context)
 
