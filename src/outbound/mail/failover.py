@@ -198,10 +198,11 @@ class Failover:
 
     # observing attempts
 
-    def observe(self, config: SmtpConfig | None, server: str) -> bool:
-        """After an attempt through ``config``: ``server`` is ``"failed"`` (server-level
-        failure), ``"ok"`` (the server took the envelope) or ``""`` (it says nothing about
-        the server). True when the configuration serving changed (read it again now)."""
+    def observe(self, config: SmtpConfig | None, server: str, started: datetime) -> bool:
+        """After an attempt through ``config`` that began at ``started``: ``server`` is
+        ``"failed"`` (server-level failure), ``"ok"`` (the server took the envelope) or ``""``
+        (it says nothing about the server). True when the configuration serving changed (read
+        it again now)."""
         known = self.known
         if config is None or known is None or known.primary is None or not server:
             return False
@@ -220,7 +221,7 @@ class Failover:
             self._stale = True
         count = 0
         with _quietly():
-            count = _count_failure(primary)
+            count = _count_failure(primary, started)
         self._failures_known = count
         if count < settings.OUTBOUND_FAILOVER_AFTER:
             return False
@@ -284,10 +285,10 @@ def _ensure_row() -> None:
         FailoverState.objects.bulk_create([FailoverState(pk=STATE_ID)], ignore_conflicts=True)
 
 
-def _count_failure(primary: SmtpConfig) -> int:
-    """One more consecutive failure of ``primary`` while it serves; the count now (0 when a
-    standby serves already). A state written for another primary starts again from 1."""
-    now = timezone.now()
+def _count_failure(primary: SmtpConfig, now: datetime) -> int:
+    """One more consecutive failure of ``primary`` (in an attempt that began at ``now``) while
+    it serves; the count now (0 when a standby serves already). A state written for another
+    primary starts again from 1."""
     state = FailoverState.objects.filter(pk=STATE_ID)
     for _ in range(2):
         if state.filter(primary_id=primary.pk, serving__isnull=True).update(

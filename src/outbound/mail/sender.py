@@ -714,7 +714,7 @@ def deliver_claimed(
             untried.pop(0)
             tried.append(attempt)
             _note(lease, attempt)
-            if FAILOVER.observe(config, attempt.server):
+            if FAILOVER.observe(config, attempt.server, attempt.started):
                 read_at = -CONFIG_RECHECK  # switched: record, then read it again at once
     except DatabaseError as exc:  # reading the batch or the configuration: stop here
         OUTAGE.failed(exc)
