@@ -25,6 +25,7 @@ from outbound.mail.choices import MAX_FAILURE_EMAILS, AuthorizationMethod, Secur
 
 REQUIRED = {"blank": "This field is required.", "null": "This field is required."}
 ACTIVE_NOT_STANDBY = "The active configuration cannot be a standby."
+STANDBY_MAX = 32767
 
 
 class SmtpConfig(SecretHolder):
@@ -76,7 +77,10 @@ class SmtpConfig(SecretHolder):
     # lower is preferred, NULL is not a standby. The active configuration is never a
     # standby (clean() refuses it on a write, activation takes it off the list, and the
     # database checks it).
-    standby = models.PositiveSmallIntegerField(null=True, blank=True)
+    # 0-32767 on every database (SQLite would store more than PostgreSQL's smallint).
+    standby = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(STANDBY_MAX)]
+    )
     # Every saved state is a version; the versions services increment it on each save.
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
