@@ -20,6 +20,11 @@ def smtp_config_list() -> QuerySet[SmtpConfig]:
     return SmtpConfig.objects.order_by("id")
 
 
+def smtp_config_rows() -> QuerySet[SmtpConfig]:
+    """The configurations as the native API shows them (with who created and changed them)."""
+    return smtp_config_list().select_related("created_by", "modified_by")
+
+
 def active_smtp_config() -> SmtpConfig | None:
     """The configuration in use now, read fresh from the database (never cached)."""
     return smtp_config_list().filter(is_active=True).first()

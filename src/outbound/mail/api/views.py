@@ -23,8 +23,16 @@ from outbound.mail.api.serializers import (
     options_document,
     remap_errors,
 )
+from outbound.mail.tester import TestReport
 
 MICROSOFT_FAILURE = "Error. Please check username, authentication object and MS Graph settings"
+
+# The 400 of a connection test: it ran and failed, or the request is invalid.
+TEST_REFUSED = PolymorphicProxySerializer(
+    component_name="SmtpTestRefused",
+    serializers=[SmtpTestFailedSerializer, MicrosoftTestFailedSerializer, BadRequestSerializer],
+    resource_type_field_name=None,
+)
 
 
 class SmtpSettingsView(APIView):
@@ -67,15 +75,7 @@ class SmtpSettingsTestView(APIView):
         responses={
             200: SmtpTestResultSerializer,
             400: OpenApiResponse(
-                PolymorphicProxySerializer(
-                    component_name="SmtpTestRefused",
-                    serializers=[
-                        SmtpTestFailedSerializer,
-                        MicrosoftTestFailedSerializer,
-                        BadRequestSerializer,
-                    ],
-                    resource_type_field_name=None,
-                ),
+                TEST_REFUSED,
                 description="The test failed (`status` `ERROR`, or ALX's `detail` for a "
                 "Microsoft configuration), or the request is invalid (nothing was tried).",
             ),
@@ -92,15 +92,22 @@ class SmtpSettingsTestView(APIView):
             )
         except DjangoValidationError as exc:
             return Response(remap_errors(exc), status=status.HTTP_400_BAD_REQUEST)
-        steps = report.steps_as_dicts()
-        if report.ok:
-            return Response({"status": "OK", "msg": report.message, "steps": steps})
-        if report.uses_microsoft:
-            return Response(
-                {"detail": MICROSOFT_FAILURE, "msg": report.message, "steps": steps},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+        return report_answer(report)
+
+
+def report_answer(report: TestReport) -> Response:
+    """A connection test's staged report as ALX answers it: 200 ``status`` ``OK``; 400
+    ``status`` ``ERROR``, or ALX's ``detail`` for a Microsoft configuration (the native
+    ``/api/smtp-configurations/`` answers its tests the same way)."""
+    steps = report.steps_as_dicts()
+    if report.ok:
+        return Response({"status": "OK", "msg": report.message, "steps": steps})
+    if report.uses_microsoft:
         return Response(
-            {"status": "ERROR", "msg": report.message, "steps": steps},
+            {"detail": MICROSOFT_FAILURE, "msg": report.message, "steps": steps},
             status=status.HTTP_400_BAD_REQUEST,
         )
+    return Response(
+        {"status": "ERROR", "msg": report.message, "steps": steps},
+        status=status.HTTP_400_BAD_REQUEST,
+    )
