@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from outbound.mail.api.config_views import SmtpConfigurationViewSet
 from outbound.mail.api.message_views import MessageViewSet
+from outbound.mail.api.version_views import SmtpConfigRollbackView, SmtpConfigVersionListView
 from outbound.mail.api.views import SmtpSettingsTestView, SmtpSettingsView
 
 router = SimpleRouter()
@@ -17,6 +18,16 @@ urlpatterns = [
         "administration/smtp-settings/test/",
         SmtpSettingsTestView.as_view(),
         name="smtp-settings-test",
+    ),
+    path(
+        "smtp-configurations/<int:pk>/versions/",
+        SmtpConfigVersionListView.as_view(),
+        name="smtp-configuration-versions",
+    ),
+    path(
+        "smtp-configurations/<int:pk>/rollback/",
+        SmtpConfigRollbackView.as_view(),
+        name="smtp-configuration-rollback",
     ),
     *router.urls,
 ]
