@@ -43,6 +43,7 @@ from outbound.core import publish
 from outbound.core.events import record_event
 from outbound.mail import outbox
 from outbound.mail.models import Attempt, FailoverState, Message, MessageStatus, SmtpConfig
+from outbound.mail.transport import Session, StepFailed, open_connection, say_goodbye
 
 logger = logging.getLogger(__name__)
 
@@ -115,16 +116,23 @@ def probe(config: SmtpConfig) -> tuple[bool, str]:
     """A connection test of ``config`` (connect, TLS, AUTH, QUIT; no message): passed, and
     what failed when it did not."""
     from outbound.mail.sender import TemporaryFailure, target_for
-    from outbound.mail.tester import run_test
 
     try:
-        report = run_test(target_for(config))
+        target = target_for(config)
+        session = Session(target)
+        try:
+            smtp = open_connection(target, session)
+        finally:
+            session.close()
+        say_goodbye(smtp)
+    except StepFailed as failure:  # (open_connection closed what it had opened)
+        return False, f"{failure.step}: {failure.message}"[:1000]
     except TemporaryFailure as exc:  # the password cannot be read
         return False, str(exc)[:1000]
     except Exception as exc:  # a probe never stops delivery
         logger.exception("probing SMTP configuration %s failed", config.pk)
         return False, f"Internal error: {type(exc).__name__}"
-    return report.ok, ("" if report.ok else str(report.message))[:1000]
+    return True, ""
 
 
 def _stamp(at: datetime) -> str:
@@ -223,18 +231,23 @@ class Failover:
         with _quietly():
             count = _count_failure(primary, started)
         self._failures_known = count
+        if count == 0:  # another worker switched meanwhile (or the database is away)
+            return self._reread()
         if count < settings.OUTBOUND_FAILOVER_AFTER:
             return False
         if time.monotonic() - self._standbys_probed_at < settings.OUTBOUND_FAILBACK_PROBE:
             return False
         self._standbys_probed_at = time.monotonic()
-        switched = False
         with _quietly():
-            switched = _switch(primary)
-        if switched or count == 0:
-            with _quietly():
-                self.serving()
-        return switched
+            _switch(primary)
+        return self._reread()
+
+    def _reread(self) -> bool:
+        """Read the state again; True when a standby serves now."""
+        with _quietly():
+            self.serving()
+        known = self.known
+        return known is not None and known.failed_over
 
     def due_now(self, config: SmtpConfig | None) -> bool:
         """Whether a message that just failed at the server level through ``config`` should be
@@ -262,8 +275,8 @@ class Failover:
     def _probe_primary(self, known: Serving) -> None:
         try:
             with _quietly():
-                if _probe_primary(known):
-                    self.serving()
+                _probe_primary(known)
+                self.serving()  # failed back, by us or another worker, or still over
         finally:
             connection.close()  # this thread's own
 
