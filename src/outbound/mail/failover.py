@@ -62,6 +62,7 @@ class Serving:
     version: int
     failures: int  # the primary's consecutive server-level failures
     failing_since: datetime | None
+    since: datetime | None = None  # when the configuration serving last changed
 
     @property
     def failed_over(self) -> bool:
@@ -88,6 +89,7 @@ def read() -> Serving:
             fo_version=column("version"),
             fo_failures=column("failures"),
             fo_failing_since=column("failing_since"),
+            fo_since=column("since"),
         )
         .order_by("id")
     )
@@ -99,7 +101,7 @@ def read() -> Serving:
     if a.fo_primary != active.pk:  # written for another primary: it does not apply
         return Serving(active, active, version, 0, None)
     serving = next((c for c in rows if a.fo_serving and c.pk == a.fo_serving), active)
-    return Serving(serving, active, version, a.fo_failures or 0, a.fo_failing_since)
+    return Serving(serving, active, version, a.fo_failures or 0, a.fo_failing_since, a.fo_since)
 
 
 def serving_config_id() -> int | None:
