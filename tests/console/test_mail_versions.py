@@ -101,6 +101,10 @@ def test_list_says_plainly_when_a_standby_serves(console_client: Client) -> None
     spare_row = re.search(r"<tr>(?:(?!</tr>).)*spare\.example\.com(?:(?!</tr>).)*</tr>", html, re.S)
     assert spare_row and ">Serving now<" in spare_row.group(0)
     assert ">Not serving<" in html
+    form = console_client.get(f"/console/mail/{spare.pk}/").content.decode()
+    assert ">Serving now<" in form and ">Standby 1<" in form
+    form = console_client.get(f"/console/mail/{active.pk}/").content.decode()
+    assert ">Not serving: a standby serves while this one fails<" in form
 
 
 def test_the_form_sets_the_standby_rank_through_the_service(console_client: Client) -> None:

@@ -106,6 +106,8 @@ def _form_page(
             "report": report,
             "steps": [step_view(s) for s in report.steps] if report else [],
             "duplicate_of": duplicate_of,
+            # Whether it delivers now (a standby does while the active one fails).
+            "serving": config is not None and failover.serving_config_id() == config.pk,
         },
         status=status,
     )
