@@ -16,12 +16,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from email import message_from_bytes
 from email.policy import SMTP as SMTP_POLICY
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from outbound.core.models import Event
 from outbound.mail import failover, sender, services
@@ -49,9 +51,9 @@ ALERTS = "ops@example.com"
 class Server:
     """An aiosmtpd server with AUTH that can be stopped and started again on the same port."""
 
-    def __init__(self) -> None:
+    def __init__(self, recorder: Recorder | None = None) -> None:
         self.host, self.port = "127.0.0.1", free_port()
-        self.recorder = Recorder()
+        self.recorder = recorder or Recorder()
         self.controller: Controller | None = None
 
     def start(self) -> None:
@@ -84,6 +86,22 @@ class Server:
             str(message_from_bytes(e.original_content or b"", policy=SMTP_POLICY)["Message-ID"])
             for e in list(self.recorder.messages)
         ]
+
+
+@dataclass
+class RefusingSender(Recorder):
+    """Answers MAIL FROM with ``mail_reply`` while it is set (the server's own trouble)."""
+
+    mail_reply: str | None = None
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
+    ) -> str:
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
 
 @pytest.fixture
@@ -231,6 +249,25 @@ def test_the_primary_stops_mid_stream_the_standby_takes_over_then_it_fails_back(
     arrived = Counter(primary.ids() + standby.ids())
     assert all(n == 1 for n in arrived.values()), arrived
     assert len(notices()) == 1
+
+
+def test_a_4xx_to_mail_from_is_the_servers_failure(
+    standby: Server, admin_user: Any, make_user: Callable[..., Any]
+) -> None:
+    recorder = RefusingSender(mail_reply="451 4.3.0 Local trouble, try again later")
+    primary = Server(recorder)
+    primary.start()
+    try:
+        config_for(primary, admin_user)
+        spare = config_for(standby, admin_user, standby=1)
+        ids = submit(client_for(make_user("messages.send")), 6)
+        deliver_until(lambda: all_sent(ids), batch=1)
+        assert recorder.messages == []
+        assert set(message_ids(ids)) <= set(standby.ids())
+        assert failover.serving_config_id() == spare.pk
+        assert len(events("failed_over")) == 1
+    finally:
+        primary.stop()
 
 
 def test_recipient_refusals_never_fail_over(
