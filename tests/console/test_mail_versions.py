@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from outbound.accounts.models import User
 from outbound.core.models import Event
@@ -309,3 +311,20 @@ def test_versions_need_a_session(client: Client) -> None:
     config = make_config()
     response = client.get(f"/console/mail/{config.pk}/versions/")
     assert response.status_code == 302 and "/console/sign-in/" in response["Location"]
+
+
+def test_a_longer_version_list_costs_no_more_queries(console_client: Client) -> None:
+    config = make_config()
+    url = f"/console/mail/{config.pk}/versions/"
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert console_client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    for n in range(2):
+        services.smtp_config_update(config=config, data={"sender_name": f"n{n}"}, actor=None)
+    few = queries()
+    for n in range(10):
+        services.smtp_config_update(config=config, data={"sender_name": f"m{n}"}, actor=None)
+    assert queries() == few
