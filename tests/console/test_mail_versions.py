@@ -92,13 +92,13 @@ def test_list_says_plainly_when_a_standby_serves(console_client: Client) -> None
     # What the sender writes when it fails over (outbound.mail.failover).
     since = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
     FailoverState.objects.create(
-        pk=1, primary=active, serving=spare, failures=3, failing_since=since, version=1
+        pk=1, primary=active, serving=spare, failures=3, failing_since=since, since=since, version=1
     )
     html = console_client.get("/console/mail/").content.decode()
     assert (
-        "Failover: the active configuration primary.example.com:587 is failing (since "
-        "2026-03-04 05:06 UTC), so mail is going out through the standby spare.example.com:587 "
-        "now."
+        "Failover: the active configuration primary.example.com:587 is failing, so mail is "
+        "going out through the standby spare.example.com:587 (since 2026-03-04 05:06 UTC). It "
+        "goes back to primary.example.com:587 as soon as a probe of it passes."
     ) in text(html)
     spare_row = re.search(r"<tr>(?:(?!</tr>).)*spare\.example\.com(?:(?!</tr>).)*</tr>", html, re.S)
     assert spare_row and ">Serving now<" in spare_row.group(0)

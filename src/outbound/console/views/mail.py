@@ -73,7 +73,7 @@ class SmtpListView(ConsoleView):
             "active": now.primary,
             "serving": now.config,
             "failed_over": now.failed_over,
-            "failing_since": now.failing_since,
+            "since": now.since,  # when the standby took over
         }
         return render(request, "console/mail/list.html", context)
 
