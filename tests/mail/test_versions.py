@@ -122,6 +122,32 @@ def test_alx_saves_are_versions(admin_client: APIClient) -> None:
 
 
 @pytest.mark.django_db
+def test_native_saves_are_versions_and_the_configuration_names_its_latest(
+    admin_client: APIClient,
+) -> None:
+    body = {"host": "smtp.example.com", "port": 465, "security": "tls", "username": "u"}
+    r = admin_client.post("/api/smtp-configurations/", {**body, "password": PW_ONE}, format="json")
+    assert r.status_code == 201, r.content
+    url = f"/api/smtp-configurations/{r.json()['id']}/"
+    assert r.json()["version"] == 1
+    r = admin_client.patch(url, {"sender_name": "The App"}, format="json")
+    assert r.status_code == 200, r.content
+    assert r.json()["version"] == 2
+    newest, oldest = admin_client.get(url + "versions/").json()["results"]
+    assert (newest["number"], newest["source"], newest["changed_fields"]) == (
+        2,
+        "native",
+        ["sender_name"],
+    )
+    # Named as the native API names them: implicit TLS is "tls".
+    assert newest["values"]["security"] == oldest["values"]["security"] == "tls"
+    r = admin_client.post(url + "rollback/", {"version": 1}, format="json")
+    assert r.status_code == 200 and r.json()["number"] == 3
+    assert admin_client.get(url).json()["version"] == 3
+    assert admin_client.get(url).json()["sender_name"] == ""
+
+
+@pytest.mark.django_db
 def test_a_dialects_saves_are_versions_with_its_source(admin_user: User) -> None:
     r = basic("admin").put(HITACHI_URL, SEED_BODY, format="json")
     assert r.status_code == 200, r.content
