@@ -153,14 +153,21 @@ def test_configuration_events_from_every_change(
 
 @pytest.mark.parametrize("subscribed", [[], ["smtp_config.changed"]])
 def test_nobody_subscribed_costs_the_sender_no_query(
-    admin_client: APIClient, admin_user: User, receiver: Receiver, subscribed: list[str]
+    admin_client: APIClient,
+    admin_user: User,
+    receiver: Receiver,
+    subscribed: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The subscriptions are read once a second: here once before, for the whole run.
+    monkeypatch.setattr(services.SUBSCRIPTIONS, "TTL", 60.0)
     with smtp_server(recorder=Scripted(pipelining=True)) as srv:
         configure(admin_client, srv)
         if subscribed:  # an enabled webhook, but for other events
             services.create_webhook(actor=admin_user, url=receiver.url, events=subscribed)
         for _ in range(30):
             submit(admin_client)
+        services.SUBSCRIPTIONS.invalidate()
         services.SUBSCRIPTIONS.current()  # as it is in a running worker: read this second
         with CaptureQueriesContext(connection) as ctx:
             run_worker()
@@ -171,8 +178,13 @@ def test_nobody_subscribed_costs_the_sender_no_query(
 
 
 def test_a_batchs_events_are_two_inserts(
-    admin_client: APIClient, admin_user: User, receiver: Receiver, due_tasks: Callable[[], int]
+    admin_client: APIClient,
+    admin_user: User,
+    receiver: Receiver,
+    due_tasks: Callable[[], int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(services.SUBSCRIPTIONS, "TTL", 60.0)
     with smtp_server(recorder=Scripted(pipelining=True)) as srv:
         configure(admin_client, srv)
         _, secret = services.create_webhook(
@@ -180,6 +192,7 @@ def test_a_batchs_events_are_two_inserts(
         )
         for _ in range(30):
             submit(admin_client)
+        services.SUBSCRIPTIONS.invalidate()
         services.SUBSCRIPTIONS.current()
         with CaptureQueriesContext(connection) as ctx:
             run_worker()
