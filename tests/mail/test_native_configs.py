@@ -4,8 +4,10 @@ deletion, races, standbys — through real SMTP servers on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ from outbound.mail import outbox, sender, services
 from outbound.mail.models import ACTIVE_NOT_STANDBY, MessageStatus, SmtpConfig, SmtpTestResult
 from tests.conftest import client_for
 from tests.support.concurrency import run_concurrently
-from tests.support.smtp import free_port, smtp_server
+from tests.support.smtp import Recorder, free_port, smtp_server
 
 URL = "/api/smtp-configurations/"
 SECRET = "s3cret-Pa55word"
@@ -106,6 +108,7 @@ def test_create_read_list_update_delete(admin_client: APIClient, admin_user: Use
     assert r.status_code == 200, r.content
     assert r.json()["description"] == "Backup relay" and r.json()["timeout"] == 12.5
     assert r.json()["has_password"] is True  # the password stays: same server, same user
+    assert r.json()["version"] == 2  # each saved state is a version
     assert admin_client.get(detail(config_id)).json()["description"] == "Backup relay"
 
     r = admin_client.delete(detail(config_id))
@@ -431,6 +434,48 @@ def test_require_test_activates_only_what_passed(admin_client: APIClient) -> Non
     assert list(SmtpConfig.objects.filter(is_active=True).values_list("pk", flat=True)) == [good]
     assert SmtpTestResult.objects.get(config_id=bad).ok is False
     assert [e.action for e in config_events() if e.resource_id == str(bad)] == ["created"]
+
+
+@dataclass
+class ChangesTheConfigMidTest(Recorder):
+    """A server that, while it is being tested, sees the configuration's password changed
+    by another admin (through the services, from another thread and connection)."""
+
+    config_id: int = 0
+
+    def change(self) -> None:
+        from django.db import connection
+
+        try:
+            config = SmtpConfig.objects.get(pk=self.config_id)
+            services.smtp_config_update(config=config, data={"password": "other"}, actor=None)
+        finally:
+            connection.close()
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        if self.config_id:
+            await asyncio.to_thread(self.change)
+            self.config_id = 0
+        return await super().handle_EHLO(server, session, envelope, hostname, responses)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_require_test_activates_nothing_that_changed_while_tested(admin_user: User) -> None:
+    client = client_for(admin_user)
+    recorder = ChangesTheConfigMidTest()
+    with smtp_server(users={"mailer": "right"}, auth_require_tls=False, recorder=recorder) as s:
+        config_id = create(
+            client, host=s.host, port=s.port, security="none", username="mailer", password="right"
+        )["id"]
+        recorder.config_id = config_id
+        r = client.post(f"{detail(config_id)}activate/", {"require_test": True}, format="json")
+    assert recorder.logins == [("mailer", "right")]  # the test itself passed
+    assert r.status_code == 409
+    assert r.json() == {"detail": services.CHANGED_WHILE_TESTED, "error_code": "changed"}
+    config = SmtpConfig.objects.get()
+    assert not config.is_active and config.get_secret("password") == "other"
 
 
 @pytest.mark.django_db
