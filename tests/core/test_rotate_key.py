@@ -24,10 +24,13 @@ from outbound.core.secrets import (
     write_key_file,
 )
 from outbound.integrations.models import AuthenticationObject
-from outbound.mail.models import SmtpConfig
+from outbound.mail.models import SmtpConfig, SmtpConfigVersion
 from tests.core.helpers import CLIENT_SECRET, SMTP_PASSWORD, make_auth_object, make_smtp_config
 
 pytestmark = pytest.mark.django_db
+
+# The SMTP password, its version's copy (see SmtpConfigVersion) and the client secret.
+RESEALED = "Re-encrypted 3 secret(s)"
 
 
 def rotate() -> str:
@@ -39,6 +42,7 @@ def rotate() -> str:
 def stored_tokens() -> list[str]:
     tokens = [t for c in SmtpConfig.objects.all() for t in c.sealed_secrets.values()]
     tokens += [t for o in AuthenticationObject.objects.all() for t in o.sealed_secrets.values()]
+    tokens += [t for v in SmtpConfigVersion.objects.all() for t in v.sealed_secrets.values()]
     return tokens
 
 
@@ -48,6 +52,7 @@ def assert_secrets_readable(kid: str) -> None:
     smtp = SmtpConfig.objects.get()
     obj = AuthenticationObject.objects.get()
     assert smtp.get_secret("password") == SMTP_PASSWORD
+    assert smtp.versions.get().get_secret("password") == SMTP_PASSWORD
     assert obj.get_secret("client_secret") == CLIENT_SECRET
     assert {KeyRing.kid_of(t) for t in stored_tokens()} == {kid}
 
@@ -80,7 +85,7 @@ def test_key_file_mode_replaces_the_key_and_reseals_everything(
     assert new != old
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert sorted(p.name for p in key_file.parent.iterdir()) == ["secret.key"]
-    assert "Re-encrypted 2 secret(s)" in out
+    assert RESEALED in out
     assert Key.from_text(new).kid in out
     assert_secrets_readable(Key.from_text(new).kid)
     # The old key no longer opens anything: the secrets really were re-encrypted.
@@ -151,7 +156,7 @@ def test_env_mode_reseals_under_the_first_key(
     settings.OUTBOUND_SECRET_KEY = f"{new},{old}"
     out = rotate()
 
-    assert "Re-encrypted 2 secret(s)" in out
+    assert RESEALED in out
     assert "Remove the old keys from OUTBOUND_SECRET_KEY" in out
     assert not (tmp_path / "secret.key").exists()  # env mode never writes a key file
     settings.OUTBOUND_SECRET_KEY = new  # the operator drops the old key
@@ -214,6 +219,6 @@ def test_outbound_rotate_key_command_line(
 
     main(["outbound", "rotate-key"])
 
-    assert "Re-encrypted 2 secret(s)" in capsys.readouterr().out
+    assert RESEALED in capsys.readouterr().out
     settings.OUTBOUND_SECRET_KEY = new
     assert_secrets_readable(Key.from_text(new).kid)
