@@ -4,6 +4,7 @@ delivery with the Standard Webhooks library, and helpers to run the Tasks API's 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,13 +41,15 @@ class Receiver:
     location: str = ""
     received: list[Received] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
+    scheme: str = "http"
+    host: str = "127.0.0.1"
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
         assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/hooks/outbound"
+        port = self.server.server_address[1]
+        return f"{self.scheme}://{self.host}:{port}/hooks/outbound"
 
     def next_answer(self) -> int:
         """The script's next status; the last one stays."""
@@ -105,10 +108,34 @@ def _fresh_subscriptions() -> Iterator[None]:
     SUBSCRIPTIONS.invalidate()
 
 
+class _TLSServer(ThreadingHTTPServer):
+    tls: ssl.SSLContext
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        return self.tls.wrap_socket(sock, server_side=True), address
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
+    yield from _serve(ThreadingHTTPServer)
+
+
+@pytest.fixture
+def https_receiver(server_tls: ssl.SSLContext) -> Iterator[Receiver]:
+    """The same over TLS, its certificate (for 127.0.0.1 and localhost) from the tests' CA."""
+
+    class Server(_TLSServer):
+        tls = server_tls
+
+    for recv in _serve(Server):
+        recv.scheme = "https"
+        yield recv
+
+
+def _serve(server_class: type[ThreadingHTTPServer]) -> Iterator[Receiver]:
     recv = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recv))
+    server = server_class(("127.0.0.1", 0), _handler(recv))
     server.daemon_threads = True
     recv.server = server
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})

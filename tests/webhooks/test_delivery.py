@@ -128,7 +128,7 @@ def test_retries_stop_when_the_event_is_too_old(
     assert statuses[-1] == "failed" and set(statuses[:-1]) <= {"retrying"}
     assert 2 <= len(statuses) <= 5
     last = WebhookDelivery.objects.order_by("-attempt").first()
-    assert last is not None and last.next_attempt_at is None
+    assert last is not None and last.next_attempt_at is None and last.finished_at is not None
     assert (last.finished_at - last.event_at).total_seconds() >= 1.0
     time.sleep(0.7)
     assert due_tasks() == 0  # nothing more is scheduled
@@ -253,3 +253,24 @@ def test_a_webhook_deleted_elsewhere_within_the_cache_second_loses_no_other_even
     assert queued.webhook_id == kept.pk
     assert due_tasks() == 1
     assert len(receiver.verified(secret)) == 1
+
+
+def test_https_receivers_are_verified_against_the_host_name(
+    https_receiver: Receiver,
+    admin_user: User,
+    trust_test_ca: str,
+    settings: Any,
+) -> None:
+    hook, secret = hook_for(https_receiver, admin_user)
+    assert services.send_test(hook, actor=admin_user).status == "delivered"
+    # By name: localhost resolves (perhaps to ::1 as well), every address is checked,
+    # and the receiver, on 127.0.0.1 only, is reached through the one that answers.
+    https_receiver.host = "localhost"
+    services.update_webhook(hook, actor=admin_user, url=https_receiver.url)
+    assert services.send_test(hook, actor=admin_user).status == "delivered"
+    assert len(https_receiver.verified(secret)) == 2
+    settings.OUTBOUND_SMTP_CA_FILE = ""  # the tests' CA no longer trusted
+    refused = services.send_test(hook, actor=admin_user)
+    assert refused.status == "failed" and refused.http_status is None
+    assert "SSLCertVerificationError" in refused.error
+    assert len(https_receiver.posts()) == 2

@@ -135,7 +135,7 @@ class InvalidUrl(ValueError):
 
 @dataclass(frozen=True)
 class WebTarget:
-    """A checked destination: connect to ``addresses[0]``, speak to ``host``."""
+    """A checked destination: connect to one of ``addresses``, speak to ``host``."""
 
     scheme: str
     host: str
@@ -207,13 +207,37 @@ def web_target(url: str, *, timeout: float) -> WebTarget:
     return check_web_target(target, addresses)
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float):
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
+def _connect_any(
+    addresses: list[egress.IPAddress], port: int, timeout: float | None
+) -> socket.socket:
+    """A connection to the first of the checked ``addresses`` that answers."""
+    failure: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((str(address), port), timeout)
+        except OSError as exc:
+            failure = exc
+    raise failure or OSError("no address to connect to")
+
+
+class _WebHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, target: WebTarget, timeout: float):
+        super().__init__(target.host, target.port, timeout=timeout)
+        self._addresses = target.addresses
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _connect_any(self._addresses, self.port, self.timeout)
+
+
+class _WebHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, target: WebTarget, context: ssl.SSLContext, timeout: float):
+        super().__init__(target.host, target.port, timeout=timeout, context=context)
+        self._addresses = target.addresses
+        self._tls = context
+
+    def connect(self) -> None:
+        sock = _connect_any(self._addresses, self.port, self.timeout)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
 def post_json(url: str, body: bytes, *, headers: dict[str, str], timeout: float) -> WebAnswer:
@@ -224,14 +248,11 @@ def post_json(url: str, body: bytes, *, headers: dict[str, str], timeout: float)
     deadline = time.monotonic() + timeout
     target = web_target(url, timeout=timeout)
     remaining = max(deadline - time.monotonic(), 0.05)
-    address = str(target.addresses[0])
     conn: http.client.HTTPConnection
     if target.scheme == "https":
-        conn = _PinnedHTTPSConnection(
-            target.host, target.port, address, client_context(), remaining
-        )
+        conn = _WebHTTPSConnection(target, client_context(), remaining)
     else:
-        conn = _PinnedHTTPConnection(target.host, target.port, address, remaining)
+        conn = _WebHTTPConnection(target, remaining)
     watchdog = threading.Timer(max(deadline - time.monotonic(), 0.01), _abort, args=(conn,))
     watchdog.daemon = True
     watchdog.start()
