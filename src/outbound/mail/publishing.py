@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from outbound.core import publish
@@ -33,7 +33,10 @@ _GIVE_UP.set()  # (until_database_answers gives up after the patience only once 
 
 
 def _when(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+    """ISO 8601 in UTC to the millisecond, as the event's own ``timestamp``."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def configuration_data(config: SmtpConfig | None) -> dict[str, Any] | None:
