@@ -180,7 +180,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"EventSource": "outbound.core.events.SOURCE_VALUES"},
+    "ENUM_NAME_OVERRIDES": {
+        "EventSource": "outbound.core.events.SOURCE_VALUES",
+        "SmtpSecurity": "outbound.mail.choices.SECURITY_NAMES",
+    },
 }
 
 # Django's Tasks API (the django-tasks backport): the database backend by default, so the

@@ -23,6 +23,8 @@ NATIVE_SECURITY: dict[str, str] = {
     "tls": Security.SSL,
 }
 SECURITY_NATIVE: dict[str, str] = {core: native for native, core in NATIVE_SECURITY.items()}
+# The OpenAPI enum of these names (PrivX's smtp_server_protocol has the same three).
+SECURITY_NAMES: list[str] = list(NATIVE_SECURITY)
 
 IMPLICIT_TLS_PORT = 465
 MAX_FAILURE_EMAILS = 10
