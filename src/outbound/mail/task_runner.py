@@ -77,6 +77,11 @@ class TaskRunner:
             self._thread.join(timeout)
 
     def _pass(self) -> None:
+        # One plain read while nothing is due: the worker loop's claim opens a write
+        # transaction (exclusive on SQLite), which the sender need not queue behind.
+        due = DBTaskResult.objects.ready().filter(backend_name=DEFAULT_TASK_BACKEND_ALIAS)
+        if not due.exists():
+            return
         self._worker.running = not self._stop.is_set()
         before = self._worker._run_tasks
         if self._worker.running:

@@ -91,7 +91,7 @@ class Command(BaseCommand):
                 _asynchronous_commits(None, conn)
         cpu, delivered = time.process_time(), 0
         # The Tasks API's due tasks (webhook deliveries) in a thread of their own.
-        tasks = TaskRunner(interval=max(options["interval"], 0.2), once=options["batch"])
+        tasks = TaskRunner(interval=max(options["interval"], 0.5), once=options["batch"])
         logger.info("worker %s starting", WORKER_ID)
         try:
             until_database_answers(HEARTBEAT.register, stop=stop)
