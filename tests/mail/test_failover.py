@@ -266,6 +266,19 @@ def test_a_4xx_to_mail_from_is_the_servers_failure(
         assert set(message_ids(ids)) <= set(standby.ids())
         assert failover.serving_config_id() == spare.pk
         assert len(events("failed_over")) == 1
+
+        # Its probe tries MAIL FROM too: while it refuses envelopes it does not serve again.
+        client = client_for(make_user("messages.send"))
+        deadline = time.monotonic() + 2  # four probe periods
+        while time.monotonic() < deadline:
+            sender.deliver_due(limit=5)
+            time.sleep(0.05)
+        assert failover.serving_config_id() == spare.pk
+        assert state().probe_ok is False and "451" in state().probe_detail
+        recorder.mail_reply = None
+        later = submit(client, 3, start=10)
+        deliver_until(lambda: all_sent(later) and failover.serving_config_id() != spare.pk)
+        assert events("failed_back") and len(events("failed_over")) == 1
     finally:
         primary.stop()
 

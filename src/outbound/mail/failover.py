@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import smtplib
 import threading
 import time
 from dataclasses import dataclass
@@ -41,9 +42,15 @@ from django.utils import timezone
 
 from outbound.core import publish
 from outbound.core.events import record_event
-from outbound.mail import outbox
+from outbound.mail import compose, outbox
 from outbound.mail.models import Attempt, FailoverState, Message, MessageStatus, SmtpConfig
-from outbound.mail.transport import Session, StepFailed, open_connection, say_goodbye
+from outbound.mail.transport import (
+    Session,
+    StepFailed,
+    close_quietly,
+    open_connection,
+    say_goodbye,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +122,9 @@ def serving_config_id() -> int | None:
 
 
 def probe(config: SmtpConfig) -> tuple[bool, str]:
-    """A connection test of ``config`` (connect, TLS, AUTH, QUIT; no message): passed, and
-    what failed when it did not."""
+    """A connection test of ``config``: connect, TLS, AUTH, then ``MAIL FROM`` with its sender
+    and ``RSET`` (a server that refuses every envelope with a 4xx fails it too, as it fails
+    delivery), QUIT; no message is sent. Passed, and what failed when it did not."""
     from outbound.mail.sender import TemporaryFailure, target_for
 
     try:
@@ -126,7 +134,21 @@ def probe(config: SmtpConfig) -> tuple[bool, str]:
             smtp = open_connection(target, session)
         finally:
             session.close()
-        say_goodbye(smtp)
+        if smtp.sock is not None:
+            smtp.sock.settimeout(target.timeout)  # per operation from here on
+        broken = False
+        try:
+            sender = compose.envelope_sender(config.sender_address, config.username)
+            code, reply = smtp.mail(sender or "")
+            if 400 <= code < 500:
+                text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+                return False, f"mail: {code} {text}"[:1000]
+            smtp.rset()
+        except (OSError, smtplib.SMTPException) as exc:
+            broken = True
+            return False, f"mail: {type(exc).__name__}: {exc}"[:1000]
+        finally:
+            (close_quietly if broken else say_goodbye)(smtp)
     except StepFailed as failure:  # (open_connection closed what it had opened)
         return False, f"{failure.step}: {failure.message}"[:1000]
     except TemporaryFailure as exc:  # the password cannot be read
