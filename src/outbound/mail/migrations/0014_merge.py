@@ -9,4 +9,4 @@ class Migration(migrations.Migration):
         ("mail", "0013_smtpconfigversion"),
     ]
 
-    operations: list[migrations.operations.base.Operation] = []
+    operations = []
