@@ -446,15 +446,20 @@ def attempt_delivery(delivery_id: int) -> str:
         return str(delivery.status)
     answer = _post(webhook, delivery)
     _finish(delivery, answer, retry=True)
+    fields = {
+        "webhook": webhook.pk,
+        "event": delivery.event_id,
+        "type": delivery.event_type,
+        "attempt": delivery.attempt,
+        "status": str(delivery.status),
+        "http_status": answer.status if answer.status is not None else "-",
+        "duration_ms": answer.duration_ms,
+    }
     logger.info(
-        "webhook delivery webhook=%s event=%s type=%s attempt=%s status=%s http_status=%s "
-        "duration_ms=%s",
-        webhook.pk,
-        delivery.event_id,
-        delivery.event_type,
-        delivery.attempt,
-        delivery.status,
-        answer.status if answer.status is not None else "-",
-        answer.duration_ms,
+        "webhook delivery webhook=%(webhook)s event=%(event)s type=%(type)s "
+        "attempt=%(attempt)s status=%(status)s http_status=%(http_status)s "
+        "duration_ms=%(duration_ms)s",
+        fields,
+        extra={"webhook_delivery": fields},  # for structured (JSON) log handlers
     )
     return str(delivery.status)
