@@ -234,7 +234,14 @@ class Failover:
         """After an attempt through ``config`` that began at ``started``: ``server`` is
         ``"failed"`` (server-level failure), ``"ok"`` (the server took the envelope) or ``""``
         (it says nothing about the server). True when the configuration serving changed (read
-        it again now)."""
+        it again now). Never raises: the bookkeeping must not stop delivery."""
+        try:
+            return self._observe(config, server, started)
+        except Exception:
+            logger.exception("failover bookkeeping failed; delivery goes on")
+            return False
+
+    def _observe(self, config: SmtpConfig | None, server: str, started: datetime) -> bool:
         known = self.known
         if config is None or known is None or known.primary is None or not server:
             return False
