@@ -34,8 +34,16 @@ from tests.mail.test_sender import (
     run_worker,
     submit,
 )
+from tests.mail.test_worker_process import (
+    Workers,
+    all_sent,
+    key,  # noqa: F401  (the key ring shared with the worker process)
+    wait_for,
+    workers,  # noqa: F401
+)
+from tests.mail.test_worker_process import submit as submit_many
 from tests.support.concurrency import run_concurrently
-from tests.support.smtp import Scripted, smtp_server
+from tests.support.smtp import Recorder, Scripted, smtp_server
 from tests.webhooks.conftest import Receiver, due_tasks, receiver  # noqa: F401
 
 ALX = "/api/administration/smtp-settings/"
@@ -289,6 +297,47 @@ def test_rollback_brings_back_the_server_and_its_password_for_the_next_message(
         json.dumps(list(SmtpConfigVersion.objects.values("values", "changed_fields"))),
         json.dumps(list(SmtpConfigVersion.objects.values_list("sealed_secrets", flat=True))),
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_worker_sends_the_next_message_with_the_rolled_back_settings(
+    workers: Workers,  # noqa: F811
+    admin_user: User,
+    make_user: Callable[..., User],
+) -> None:
+    first, second = Recorder(), Recorder()
+    with (
+        smtp_server(users={"one": PW_ONE}, auth_require_tls=False, recorder=first) as a,
+        smtp_server(users={"two": PW_TWO}, auth_require_tls=False, recorder=second) as b,
+    ):
+        data = {"host": a.host, "port": a.port, "security": "none", "username": "one"}
+        config = services.smtp_config_create(
+            data={**data, "password": PW_ONE, "sender_address": "app@example.com"},
+            actor=admin_user,
+            activate=True,
+        )
+        services.smtp_config_update(
+            config=config,
+            data={"port": b.port, "username": "two", "password": PW_TWO},
+            actor=admin_user,
+        )
+        worker = workers.start()
+        workers.wait_ready(worker)
+        client = client_for(make_user("messages.send"))
+        before = submit_many(client, 2)
+        wait_for(lambda: all_sent(before), 30, f"not sent through two:\n{workers.output()}")
+        assert (len(first.messages), len(second.messages)) == (0, 2)
+
+        r = client_for(admin_user).post(rollback_url(config), {"version": 1}, format="json")
+        assert r.status_code == 200, r.content
+        after = submit_many(client, 2)
+        wait_for(lambda: all_sent(after), 30, f"not sent through one:\n{workers.output()}")
+        # The same worker, still running: the next messages went through server one, signed
+        # in with the password restored with it.
+        assert (len(first.messages), len(second.messages)) == (2, 2), workers.output()
+        assert set(first.logins) == {("one", PW_ONE)}
+        assert workers.terminate(worker) == 0, workers.output()
+        assert_no_password(workers.output())
 
 
 @pytest.mark.django_db
