@@ -98,7 +98,8 @@ class SmtpConfigVersionSerializer(serializers.ModelSerializer[SmtpConfigVersion]
     @extend_schema_field(SmtpConfigVersionValues)
     def get_values(self, version: SmtpConfigVersion) -> dict[str, Any]:
         values = {name: (version.values or {}).get(name) for name in SETTINGS}
-        values["security"] = SECURITY_NATIVE.get(values["security"], values["security"])
+        security = str(values["security"])
+        values["security"] = SECURITY_NATIVE.get(security, security)
         return values
 
 
