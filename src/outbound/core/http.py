@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from outbound.core import egress
 from outbound.core.tls import client_context
@@ -129,6 +129,10 @@ URL_PLAIN_HTTP = (
 )
 
 
+PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+QUERY_SAFE = PATH_SAFE + "?"
+
+
 class InvalidUrl(ValueError):
     """The URL is not one Outbound posts to (its message says why)."""
 
@@ -179,9 +183,11 @@ def parse_web_url(url: str) -> WebTarget:
         validate_host(host)
     except Exception as exc:  # ValidationError: the same words as any URL mistake
         raise InvalidUrl(URL_INVALID) from exc
-    path = parts.path or "/"
+    # What an HTTP request line may carry: ASCII only. Other characters are sent
+    # percent-encoded as UTF-8 (what a browser sends); "%XX" already there stays as it is.
+    path = quote(parts.path or "/", safe=PATH_SAFE)
     if parts.query:
-        path += "?" + parts.query
+        path += "?" + quote(parts.query, safe=QUERY_SAFE)
     default = HTTPS_PORT if scheme == "https" else HTTP_PORT
     return WebTarget(scheme=scheme, host=host, port=port or default, path=path)
 
@@ -207,36 +213,44 @@ def web_target(url: str, *, timeout: float) -> WebTarget:
     return check_web_target(target, addresses)
 
 
-def _connect_any(
-    addresses: list[egress.IPAddress], port: int, timeout: float | None
-) -> socket.socket:
-    """A connection to the first of the checked ``addresses`` that answers."""
+def _connect_any(addresses: list[egress.IPAddress], port: int, deadline: float) -> socket.socket:
+    """A connection to the first of the checked ``addresses`` that answers, all of them
+    together within one ``deadline`` (``time.monotonic()``): addresses that never answer
+    cannot each take the whole timeout."""
     failure: OSError | None = None
     for address in addresses:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no address answered in time")
         try:
-            return socket.create_connection((str(address), port), timeout)
+            return socket.create_connection((str(address), port), remaining)
         except OSError as exc:
             failure = exc
     raise failure or OSError("no address to connect to")
 
 
 class _WebHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, target: WebTarget, timeout: float):
+    def __init__(self, target: WebTarget, timeout: float, deadline: float):
         super().__init__(target.host, target.port, timeout=timeout)
         self._addresses = target.addresses
+        self._deadline = deadline
 
     def connect(self) -> None:
-        self.sock = _connect_any(self._addresses, self.port, self.timeout)
+        sock = _connect_any(self._addresses, self.port, self._deadline)
+        sock.settimeout(max(self._deadline - time.monotonic(), 0.01))
+        self.sock = sock
 
 
 class _WebHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, target: WebTarget, context: ssl.SSLContext, timeout: float):
+    def __init__(self, target: WebTarget, context: ssl.SSLContext, timeout: float, deadline: float):
         super().__init__(target.host, target.port, timeout=timeout, context=context)
         self._addresses = target.addresses
         self._tls = context
+        self._deadline = deadline
 
     def connect(self) -> None:
-        sock = _connect_any(self._addresses, self.port, self.timeout)
+        sock = _connect_any(self._addresses, self.port, self._deadline)
+        sock.settimeout(max(self._deadline - time.monotonic(), 0.01))
         self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
@@ -250,9 +264,9 @@ def post_json(url: str, body: bytes, *, headers: dict[str, str], timeout: float)
     remaining = max(deadline - time.monotonic(), 0.05)
     conn: http.client.HTTPConnection
     if target.scheme == "https":
-        conn = _WebHTTPSConnection(target, client_context(), remaining)
+        conn = _WebHTTPSConnection(target, client_context(), remaining, deadline)
     else:
-        conn = _WebHTTPConnection(target, remaining)
+        conn = _WebHTTPConnection(target, remaining, deadline)
     watchdog = threading.Timer(max(deadline - time.monotonic(), 0.01), _abort, args=(conn,))
     watchdog.daemon = True
     watchdog.start()

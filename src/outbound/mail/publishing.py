@@ -9,10 +9,11 @@ server, the idempotency key — never a subject, a body, a header or a secret. N
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
 from outbound.core import publish
 from outbound.mail.models import Message, MessageStatus, Recipient, RecipientStatus, SmtpConfig
@@ -27,9 +28,6 @@ OUTCOME_EVENTS: dict[str, str] = {
 RECIPIENT_FAILED = "message.recipient_failed"
 CONFIG_ACTIVATED = "smtp_config.activated"
 CONFIG_CHANGED = "smtp_config.changed"
-OUTAGE_PATIENCE = 30.0  # seconds the worker keeps trying to queue events while the database is away
-_GIVE_UP = threading.Event()
-_GIVE_UP.set()  # (until_database_answers gives up after the patience only once told to stop)
 
 
 def _when(value: datetime | None) -> str | None:
@@ -76,25 +74,35 @@ def message_data(
     }
 
 
-def publish_outcomes(
+def outcomes_wanted() -> frozenset[str]:
+    """The message events somebody wants now. Asked before the results' transaction opens
+    (answered from the subscribers' cache: no query, most of the time)."""
+    return frozenset(t for t in (*OUTCOME_EVENTS.values(), RECIPIENT_FAILED) if publish.wanted(t))
+
+
+def queue_outcomes(
+    wanted: frozenset[str],
     outcomes: Iterable[tuple[Message, SmtpConfig | None, list[Recipient], list[Recipient]]],
 ) -> None:
     """One event per recorded attempt (``message.sent``, ``.deferred`` or ``.failed``) and
     ``message.recipient_failed`` when recipients tried in it failed (those recipients alone);
-    each tuple is (message, configuration used, all its recipients, those tried now). Called
-    once the results are committed; all of a batch's events go out as one write."""
+    each tuple is (message, configuration used, all its recipients, those tried now).
+    Called inside the transaction that records the results: the events are written with
+    them (at least once: a worker dying before the commit leaves neither), all of a batch's
+    as one write. ``wanted``: :func:`outcomes_wanted`."""
+    if not wanted:
+        return
     try:
-        wanted = {t for t in (*OUTCOME_EVENTS.values(), RECIPIENT_FAILED) if publish.wanted(t)}
-        if not wanted:
-            return
         events: list[publish.Event] = []
         for message, config, recipients, tried in outcomes:
             kind = OUTCOME_EVENTS.get(str(message.status))
             if kind in wanted:
-                events.append((kind, message_data(message, config, recipients)))
+                events.append(publish.event(kind, message_data(message, config, recipients)))
             failed = [r for r in tried if r.status == RecipientStatus.FAILED]
             if failed and RECIPIENT_FAILED in wanted:
-                events.append((RECIPIENT_FAILED, message_data(message, config, failed)))
+                events.append(
+                    publish.event(RECIPIENT_FAILED, message_data(message, config, failed))
+                )
     except Exception:  # an event lost must never stop the mail
         logger.exception("message events could not be built")
         return
@@ -103,10 +111,10 @@ def publish_outcomes(
 
 def config_event(
     event_type: str, config: SmtpConfig, *, action: str, changed: Sequence[str] = ()
-) -> tuple[str, dict[str, Any]]:
+) -> publish.Event:
     """``smtp_config.activated`` / ``smtp_config.changed`` as it is now (field names, never
-    values): built when the change is made, published once it is committed."""
-    return (
+    values), its id assigned now."""
+    return publish.event(
         event_type,
         {
             "configuration": configuration_data(config),
@@ -117,25 +125,27 @@ def config_event(
     )
 
 
-def publish_config_event(event: tuple[str, dict[str, Any]]) -> None:
-    if publish.wanted(event[0]):
-        _publish([event], patient=False)
+def publish_config_event(event: publish.Event) -> None:
+    """Called inside the change's transaction: the event is written with the change."""
+    if publish.wanted(event.type):
+        _publish([event])
 
 
-def _publish(events: list[publish.Event], *, patient: bool = True) -> None:
-    """``patient``: the worker waits out a database outage of up to
-    :data:`OUTAGE_PATIENCE` seconds to queue its events (it has nothing else to do until the
-    database is back); a web request tries once."""
+def _publish(events: list[publish.Event]) -> None:
+    """Write ``events`` in the caller's transaction, under a savepoint. The database
+    unavailable fails the caller's transaction too (the sender writes both again once it
+    answers; a request answers 503 and changes nothing). An event that cannot be written
+    for another reason (a bug, a constraint) is logged and never undoes the change it
+    reports."""
     if not events:
         return
-    from outbound.mail.sender import until_database_answers  # (the sender imports this module)
-
     try:
-        if patient:
-            until_database_answers(
-                lambda: publish.publish(events), stop=_GIVE_UP, patience=OUTAGE_PATIENCE
-            )
-        else:
+        with transaction.atomic():
             publish.publish(events)
-    except Exception:  # an event lost must never stop the mail
+    except Exception as exc:
+        lost = not connection.in_atomic_block or transaction.get_rollback()
+        if isinstance(exc, OperationalError | InterfaceError) or (
+            isinstance(exc, DatabaseError) and lost
+        ):
+            raise  # both or neither: the caller's retry writes the events again
         logger.exception("%d webhook event(s) could not be queued", len(events))

@@ -1092,6 +1092,7 @@ def _record(lease: Lease, tried: list[_Tried]) -> dict[int, str]:
     if not tried:
         return {}
     results: dict[int, str] = {}
+    wanted = publishing.outcomes_wanted()  # (webhooks: cached, no query when nobody subscribes)
     with lease.lock:
         with transaction.atomic():
             ids = [t.message.pk for t in tried]
@@ -1150,6 +1151,15 @@ def _record(lease: Lease, tried: list[_Tried]) -> dict[int, str]:
                         addresses=list(t.config.failure_emails or []),
                         summary=_failure_summary(t.message, failed),
                     )
+            # Their events (webhooks), written with the results: both or neither.
+            publishing.queue_outcomes(
+                wanted,
+                [
+                    (t.message, t.config, t.recipients, t.pending)
+                    for t in tried
+                    if t.message.pk in held
+                ],
+            )
         lease.held.difference_update(ids)
     for t in tried:
         done = results[t.message.pk]
@@ -1159,12 +1169,6 @@ def _record(lease: Lease, tried: list[_Tried]) -> dict[int, str]:
         _log_attempt(t.message, t.config, saved, outcome=outcome, started=t.started, now=t.finished)
         if done != "lease-lost":
             metrics.delivery_recorded(t.message, [str(r.status) for r in saved])
-    # Their events (webhooks), now that they are on record; no query when nobody subscribes.
-    publishing.publish_outcomes(
-        (t.message, t.config, t.recipients, t.pending)
-        for t in tried
-        if results[t.message.pk] != "lease-lost"
-    )
     return results
 
 

@@ -90,9 +90,10 @@ R = TypeVar("R")
 
 
 def _published(event_type: str, config: SmtpConfig, action: str, changed: Any = ()) -> None:
-    """Publish a configuration event (webhooks) once the change is committed."""
-    event = publishing.config_event(event_type, config, action=action, changed=changed)
-    transaction.on_commit(lambda: publishing.publish_config_event(event))
+    """Publish a configuration event (webhooks) in the change's transaction: both or neither."""
+    publishing.publish_config_event(
+        publishing.config_event(event_type, config, action=action, changed=changed)
+    )
 
 
 class StateConflict(ServiceError):
@@ -449,7 +450,7 @@ def smtp_config_delete(*, config: SmtpConfig, actor: Any, refuse_active: bool = 
     event = publishing.config_event(publishing.CONFIG_CHANGED, config, action="deleted")
     config.delete()
     record_event(resource_type=RESOURCE, resource_id=pk, action="deleted", actor=actor)
-    transaction.on_commit(lambda: publishing.publish_config_event(event))
+    publishing.publish_config_event(event)
 
 
 def smtp_test_target(*, stored: SmtpConfig | None, data: dict[str, Any]) -> SmtpTarget:

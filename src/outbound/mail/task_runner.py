@@ -3,7 +3,8 @@ of its own with django_tasks_db's own worker loop, so no other process needs to 
 
 Like the sender it rides out database outages (logged once per outage, retried with
 backoff). A task left ``RUNNING`` by a worker that died (or lost the database while
-recording it) is made ready again after :data:`STALE_AFTER` seconds: at least once. Another
+recording it) is made ready again after :data:`STALE_AFTER` seconds, and a webhook delivery
+still pending that long past due without a task gets a new one: at least once. Another
 Tasks backend (``OUTBOUND_TASKS_BACKEND``) brings its own workers; then this thread does not
 start.
 """
@@ -98,6 +99,13 @@ class TaskRunner:
         ).update(status=TaskResultStatus.READY)
         if revived:
             logger.warning("tasks: %d task(s) left running by a stopped worker run again", revived)
+        # A webhook delivery whose task is gone (failed while the database was away, say):
+        # still pending long past due, with no task ready or running. (The only tasks.)
+        from outbound.webhooks.tasks import requeue_lost
+
+        requeued = requeue_lost(STALE_AFTER)
+        if requeued:
+            logger.warning("tasks: %d webhook delivery(ies) without a task queued again", requeued)
 
     def _run(self) -> None:
         try:

@@ -10,9 +10,11 @@ a failed attempt schedules the next with backoff (``OUTBOUND_WEBHOOK_BACKOFF``) 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -20,12 +22,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, connection, transaction
+from django.http import Http404
 from django.utils import timezone
 
 from outbound.core import egress, http, metrics
 from outbound.core.events import record_event
-from outbound.core.publish import Event
+from outbound.core.publish import Event, as_event, new_event_id
 from outbound.core.secrets import SecretDecryptionError
 from outbound.webhooks import signing
 from outbound.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery
@@ -50,7 +53,9 @@ SECRET_UNREADABLE = (
     "The signing secret cannot be read (was the encryption key changed?); rotate it."
 )
 DISABLED = "The webhook was disabled; no further attempts."
+INTERNAL_ERROR = "The delivery failed inside Outbound ({name}); it is tried again."
 ERROR_MAX = 1000
+TEST_PATIENCE = 10.0  # seconds a test request waits for the database to record its attempt
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -139,6 +144,14 @@ def _stamp(webhook: Webhook, actor: Any, *, creating: bool) -> None:
 # --- writes -----------------------------------------------------------------------------------
 
 
+def _locked(pk: int) -> Webhook:
+    """The webhook, locked for this transaction; 404 when it was deleted meanwhile."""
+    webhook = Webhook.objects.select_for_update().filter(pk=pk).first()
+    if webhook is None:
+        raise Http404("No such webhook.")
+    return webhook
+
+
 def create_webhook(*, actor: Any, **fields: Any) -> tuple[Webhook, str]:
     """A new webhook and its signing secret (``whsec_…``): the only time the secret is shown."""
     webhook = Webhook()
@@ -162,7 +175,7 @@ def create_webhook(*, actor: Any, **fields: Any) -> tuple[Webhook, str]:
 
 def update_webhook(webhook: Webhook, *, actor: Any, **fields: Any) -> Webhook:
     with transaction.atomic():
-        webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)
+        webhook = _locked(webhook.pk)
         changed = _apply(webhook, fields)
         if not changed:
             return webhook
@@ -192,7 +205,7 @@ def rotate_secret(webhook: Webhook, *, actor: Any) -> str:
     """A new signing secret (answered once); the old one signs nothing from now on."""
     secret = signing.new_secret()
     with transaction.atomic():
-        webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)
+        webhook = _locked(webhook.pk)
         webhook.set_secret(Webhook.SECRET_SIGNING, secret)
         _stamp(webhook, actor, creating=False)
         webhook.save(update_fields=["sealed_secrets", "modified_at", "modified_by"])
@@ -211,18 +224,23 @@ def send_test(webhook: Webhook, *, actor: Any) -> WebhookDelivery:
     A test is one attempt: it is not retried."""
     now = timezone.now()
     actor_name = getattr(actor, "username", "") or ""
-    delivery = WebhookDelivery.objects.create(
-        webhook=webhook,
-        event_id=new_event_id(),
-        event_type="webhook.test",
-        attempt=1,
-        payload=_payload("webhook.test", {"webhook": webhook.pk, "actor": actor_name}, now),
-        event_at=now,
-        next_attempt_at=now,
-    )
-    record_event(resource_type=RESOURCE, resource_id=webhook.pk, action="tested", actor=actor)
+    with transaction.atomic():
+        # Under the webhook's lock: a delete racing the test is a 404, never a lost insert.
+        webhook = _locked(webhook.pk)
+        delivery = WebhookDelivery.objects.create(
+            webhook=webhook,
+            event_id=new_event_id(),
+            event_type="webhook.test",
+            attempt=1,
+            payload=_payload("webhook.test", {"webhook": webhook.pk, "actor": actor_name}, now),
+            event_at=now,
+            next_attempt_at=now,
+        )
+        record_event(resource_type=RESOURCE, resource_id=webhook.pk, action="tested", actor=actor)
     answer = _post(webhook, delivery)
-    _finish(delivery, answer, retry=False)
+    # The attempt is made: record it through a short database outage (a request waits a
+    # little; should it give up, the task thread's sweep makes the attempt again).
+    _recorded(lambda: _finish(delivery, answer, retry=False), patience=TEST_PATIENCE)
     return delivery
 
 
@@ -239,6 +257,7 @@ class Subscriptions:
         self._lock = threading.Lock()
         self._until = 0.0
         self._hooks: list[tuple[int, frozenset[str]]] = []
+        self._loaded = False
 
     def invalidate(self) -> None:
         self._until = 0.0
@@ -249,10 +268,21 @@ class Subscriptions:
             return self._hooks
         with self._lock:
             if time.monotonic() >= self._until:
+                # Inside a transaction, a savepoint: a failed read does not undo the caller's.
+                within = (
+                    transaction.atomic if connection.in_atomic_block else contextlib.nullcontext
+                )
                 try:
-                    rows = Webhook.objects.filter(is_enabled=True).values_list("pk", "events")
+                    with within():
+                        rows = list(
+                            Webhook.objects.filter(is_enabled=True).values_list("pk", "events")
+                        )
                     self._hooks = [(pk, frozenset(events or ())) for pk, events in rows]
-                except DatabaseError:  # keep what we knew; the next second asks again
+                    self._loaded = True
+                except DatabaseError:
+                    if not self._loaded:  # never read: "nobody subscribes" would lose events
+                        raise
+                    # Keep what we knew; the next second asks again.
                     logger.debug("webhook subscriptions not refreshed", exc_info=True)
                 self._until = time.monotonic() + self.TTL
         return self._hooks
@@ -267,13 +297,16 @@ class Subscriptions:
 SUBSCRIPTIONS = Subscriptions()
 
 
-def new_event_id() -> str:
-    return f"msg_{uuid.uuid4().hex}"
-
-
 def _payload(event_type: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
     stamp = at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return {"type": event_type, "timestamp": stamp, "data": data}
+
+
+def delivery_event_id(event_id: str, webhook_id: int) -> str:
+    """The ``webhook-id`` of one event at one webhook: derived from the event's id (assigned
+    once, when the event was made), so writing the event again gives the same ids; one per
+    event and webhook."""
+    return f"msg_{uuid.uuid5(uuid.NAMESPACE_URL, f'{event_id}/{webhook_id}').hex}"
 
 
 def emit(event_type: str, data: dict[str, Any]) -> list[WebhookDelivery]:
@@ -281,19 +314,16 @@ def emit(event_type: str, data: dict[str, Any]) -> list[WebhookDelivery]:
     return emit_many([(event_type, data)])
 
 
-def emit_many(events: Iterable[Event]) -> list[WebhookDelivery]:
+def emit_many(events: Iterable[Event | tuple[str, dict[str, Any]]]) -> list[WebhookDelivery]:
     """Queue each event for every enabled webhook that subscribes to it: the delivery rows in
-    one INSERT, their tasks (one per row) in another, in one transaction (with the database
-    backend a row never lacks its task). Without a subscriber it runs no query at all."""
-    batch = list(events)
-    try:
-        return _queue(batch)
-    except IntegrityError:  # a webhook deleted by another process within the cache's second
-        SUBSCRIPTIONS.invalidate()
-        return _queue(batch)
+    one INSERT, their tasks (one per row) in another, in one transaction — the caller's, when
+    it calls inside one (the events are then written with its change, or not at all). With
+    the database backend a row never lacks its task. Without a subscriber it runs no query.
 
-
-def _queue(events: list[Event]) -> list[WebhookDelivery]:
+    The INSERT takes the webhooks from the table (enabled, and still there), not from the
+    cache alone: a webhook deleted or disabled since the cache was read gets no row, and
+    cannot fail the caller's transaction."""
+    batch = [as_event(e) for e in events]
     hooks = SUBSCRIPTIONS.current()
     if not hooks:
         return []
@@ -301,24 +331,72 @@ def _queue(events: list[Event]) -> list[WebhookDelivery]:
     rows = [
         WebhookDelivery(
             webhook_id=pk,
-            event_id=new_event_id(),
-            event_type=event_type,
+            event_id=delivery_event_id(e.id, pk),
+            event_type=e.type,
             attempt=1,
-            payload=_payload(event_type, data, now),
+            status=DeliveryStatus.PENDING,
+            payload=_payload(e.type, e.data, now),
             event_at=now,
+            created_at=now,
             next_attempt_at=now,
         )
-        for event_type, data in events
+        for e in batch
         for pk, wanted in hooks
-        if event_type in wanted
+        if e.type in wanted
     ]
     if not rows:
         return []
     from outbound.webhooks.tasks import enqueue_deliveries
 
     with transaction.atomic():
-        created = WebhookDelivery.objects.bulk_create(rows)
+        created: list[WebhookDelivery] = []
+        for start in range(0, len(rows), INSERT_CHUNK):
+            created.extend(_insert_for_enabled(rows[start : start + INSERT_CHUNK]))
         enqueue_deliveries([row.pk for row in created])
+    return created
+
+
+_COPIED = ("webhook_id", "event_id", "event_type", "payload", "event_at")
+INSERT_CHUNK = 1000  # rows per INSERT (6 parameters each: well within SQLite's limit)
+
+
+def _insert_for_enabled(rows: list[WebhookDelivery]) -> list[WebhookDelivery]:
+    """``INSERT … SELECT … FROM (VALUES …) JOIN webhooks_webhook … WHERE is_enabled``: one
+    statement; answers the rows written (their ids set), those of missing or disabled
+    webhooks left out."""
+    fields = {f.attname: f for f in WebhookDelivery._meta.concrete_fields if f.attname in _COPIED}
+    params: list[Any] = []
+    for row in rows:
+        for name in _COPIED:
+            value = getattr(row, name)
+            params.append(fields[name].get_db_prep_save(value, connection))
+        params.append(DeliveryStatus.PENDING.value)
+    q = connection.ops.quote_name
+    one = "(" + ", ".join(["%s"] * (len(_COPIED) + 1)) + ")"
+    values = ", ".join([one] * len(rows))
+    # (VALUES names its columns column1, column2, … on PostgreSQL and SQLite alike.) Only
+    # the model's own table names and placeholders are formatted in; the values are params.
+    sql = (
+        f"INSERT INTO {q(WebhookDelivery._meta.db_table)} "  # noqa: S608
+        "(webhook_id, event_id, event_type, payload, event_at, attempt, status, error, "
+        "created_at, next_attempt_at) "
+        "SELECT w.id, v.column2, v.column3, v.column4, v.column5, 1, v.column6, '', "
+        "v.column5, v.column5 "
+        f"FROM (VALUES {values}) v "
+        f"INNER JOIN {q(Webhook._meta.db_table)} w ON w.id = v.column1 "
+        "WHERE w.is_enabled RETURNING id, webhook_id, event_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        written = {(webhook_id, event_id): pk for pk, webhook_id, event_id in cursor.fetchall()}
+    created = []
+    for row in rows:
+        pk = written.get((row.webhook_id, row.event_id))
+        if pk is not None:
+            row.pk = pk
+            row._state.adding = False
+            row._state.db = connection.alias
+            created.append(row)
     return created
 
 
@@ -360,6 +438,20 @@ def _post(webhook: Webhook, delivery: WebhookDelivery) -> _Answer:
         )
     except (http.InvalidUrl, http.HttpCallFailed) as exc:
         return _Answer(status=None, error=str(exc), started=started)
+    except Exception as exc:  # a bug of ours: a failed attempt (retried), never a lost one
+        # Logged by type and place only: an exception's text may quote what was sent.
+        frame = traceback.extract_tb(exc.__traceback__)[-1:]
+        where = f"{frame[0].filename}:{frame[0].lineno}" if frame else "?"
+        logger.error(
+            "webhook delivery webhook=%s event=%s failed inside Outbound: %s at %s",
+            webhook.pk,
+            delivery.event_id,
+            type(exc).__name__,
+            where,
+        )
+        return _Answer(
+            status=None, error=INTERNAL_ERROR.format(name=type(exc).__name__), started=started
+        )
     if 300 <= answer.status < 400:
         error = f"The receiver answered HTTP {answer.status}, a redirect (not followed)."
     elif not 200 <= answer.status < 300:
@@ -414,9 +506,9 @@ def _finish(delivery: WebhookDelivery, answer: _Answer, *, retry: bool) -> Webho
                 event_at=delivery.event_at,
                 next_attempt_at=next_at,
             )
-            from outbound.webhooks.tasks import deliver
+            from outbound.webhooks.tasks import enqueue_delivery
 
-            deliver.using(run_after=next_at).enqueue(following.pk)
+            enqueue_delivery(following.pk, run_after=next_at)
     delivery.status = status
     delivery.http_status = answer.status
     delivery.duration_ms = answer.duration_ms
@@ -429,23 +521,41 @@ def _finish(delivery: WebhookDelivery, answer: _Answer, *, retry: bool) -> Webho
     return following
 
 
+def _recorded(action: Any, *, patience: float | None = None) -> Any:
+    """``action()`` through database outages (logged once per outage, like the sender's
+    writes); with ``patience``, gives up after that many seconds of failing."""
+    from outbound.mail.sender import until_database_answers  # (mail imports this app's events)
+
+    if patience is None:
+        return until_database_answers(action)
+    give_up = threading.Event()
+    give_up.set()
+    return until_database_answers(action, stop=give_up, patience=patience)
+
+
 def attempt_delivery(delivery_id: int) -> str:
     """The task's body: make the attempt ``delivery_id`` stands for, if it is still pending.
-    Answers the row's status after it (or ``gone`` when there is nothing to do)."""
-    delivery = (
-        WebhookDelivery.objects.select_related("webhook")
-        .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
-        .first()
+    Answers the row's status after it (or ``gone`` when there is nothing to do). Reading the
+    row and recording the attempt ride out database outages: an attempt made is recorded,
+    and its next one scheduled, once the database answers again."""
+    delivery = _recorded(
+        lambda: (
+            WebhookDelivery.objects.select_related("webhook")
+            .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+            .first()
+        )
     )
     if delivery is None:
         return "gone"
     webhook = delivery.webhook
     if not webhook.is_enabled:
         answer = _Answer(status=None, error=DISABLED, started=time.monotonic())
-        _finish(delivery, answer, retry=False)
+        _recorded(lambda: _finish(delivery, answer, retry=False))
         return str(delivery.status)
     answer = _post(webhook, delivery)
-    _finish(delivery, answer, retry=True)
+    # A test made again (the sweep's, after its request gave up) is still never retried.
+    retry = delivery.event_type != "webhook.test"
+    _recorded(lambda: _finish(delivery, answer, retry=retry))
     fields = {
         "webhook": webhook.pk,
         "event": delivery.event_id,

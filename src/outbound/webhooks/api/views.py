@@ -24,6 +24,9 @@ from outbound.webhooks.api.serializers import (
 )
 from outbound.webhooks.models import Webhook
 
+# An answer that carries a secret is kept by no cache (browser, proxy).
+NO_STORE = {"Cache-Control": "no-store"}
+GONE = "No such webhook (it may have been deleted meanwhile)."
 REFUSED = (
     "The webhook is refused: each problem is named (an unknown event, a URL that is not "
     "http(s) or that the egress policy does not allow, …)."
@@ -74,7 +77,7 @@ class WebhookViewSet(ListFiltersOnlyMixin, viewsets.ModelViewSet[Webhook]):
         webhook, secret = services.create_webhook(actor=request.user, **body.validated_data)
         answer = WebhookCreatedSerializer(webhook).data
         answer["secret"] = secret
-        return Response(answer, status=status.HTTP_201_CREATED)
+        return Response(answer, status=status.HTTP_201_CREATED, headers=NO_STORE)
 
     def perform_update(self, serializer: BaseSerializer[Webhook]) -> None:
         assert serializer.instance is not None
@@ -93,7 +96,7 @@ class WebhookViewSet(ListFiltersOnlyMixin, viewsets.ModelViewSet[Webhook]):
     def rotate_secret(self, request: Request, pk: str | None = None) -> Response:
         """Replace the signing secret; the new one is answered once."""
         secret = services.rotate_secret(self.get_object(), actor=request.user)
-        return Response({"secret": secret})
+        return Response({"secret": secret}, headers=NO_STORE)
 
     @extend_schema(
         request=None,
@@ -102,7 +105,8 @@ class WebhookViewSet(ListFiltersOnlyMixin, viewsets.ModelViewSet[Webhook]):
                 WebhookDeliverySerializer,
                 description="The test delivery as it went: `delivered` (the receiver answered "
                 "2xx) or `failed` with the HTTP status and the reason. A test is not retried.",
-            )
+            ),
+            404: NATIVE_ERRORS.response(404, GONE),
         },
     )
     @action(
