@@ -354,3 +354,23 @@ def test_addresses_that_never_answer_share_one_timeout(
     with pytest.raises(http.HttpCallFailed, match="did not answer in time"):
         http.post_json(f"http://receiver.test:{silent_port}/hooks", b"{}", headers={}, timeout=0.6)
     assert time.monotonic() - started < 1.2  # not 3 x 0.6
+
+
+# --- another Tasks backend: told once the rows are committed ------------------------------------
+
+
+def test_another_tasks_backend_gets_the_tasks_once_the_event_is_committed(
+    receiver: Receiver, admin_user: User, settings: Any
+) -> None:
+    _, secret = services.create_webhook(actor=admin_user, url=receiver.url, events=["message.sent"])
+    # The immediate backend runs a task as it is enqueued (as a fast worker elsewhere would).
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    with contextlib.suppress(RuntimeError), transaction.atomic():
+        publish.publish([("message.sent", {"id": 1})])
+        raise RuntimeError("the change is rolled back: its event never happened")
+    assert receiver.posts() == []
+    with transaction.atomic():
+        publish.publish([("message.sent", {"id": 2})])
+        assert receiver.posts() == []  # not before the commit
+    [body] = receiver.verified(secret)
+    assert body["data"] == {"id": 2}
