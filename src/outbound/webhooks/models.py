@@ -82,6 +82,12 @@ class WebhookDelivery(models.Model):
         indexes = [
             models.Index(fields=["webhook", "-created_at", "-id"]),
             models.Index(fields=["event_id", "attempt"]),
+            # The task thread's sweep: pending deliveries long past due.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="webhooks_pending_due",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
