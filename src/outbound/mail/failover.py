@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from outbound.core import publish
 from outbound.core.events import record_event
-from outbound.mail import compose, outbox
+from outbound.mail import compose, outbox, publishing
 from outbound.mail.models import Attempt, FailoverState, Message, MessageStatus, SmtpConfig
 from outbound.mail.transport import (
     Session,
@@ -163,18 +163,10 @@ def _stamp(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-def _configuration(config: SmtpConfig | None) -> dict[str, Any] | None:
-    if config is None:
-        return None
-    return {"id": config.pk, "host": config.host, "port": config.port}
-
-
 def _publish(event_type: str, data: dict[str, Any]) -> None:
-    """The webhook event, once the change is committed; an event lost never stops mail."""
-    try:
-        publish.publish_one(event_type, data)
-    except Exception:
-        logger.exception("the %s event could not be queued", event_type)
+    """The webhook event, written in the caller's transaction (with the switch it reports:
+    both or neither); nothing is built when nobody subscribes."""
+    publishing.publish_config_event(publish.event(event_type, data))
 
 
 # --- the state, as one worker process sees and changes it -----------------------------------
@@ -400,14 +392,15 @@ def _switch(primary: SmtpConfig) -> bool:
             subject=f"Outbound failed over from {primary} to {chosen}",
             text=_notice(primary, chosen, now),
         )
+        data = publishing.configuration_data
+        _publish(
+            FAILED_OVER,
+            {"configuration": data(primary), "serving": data(chosen),
+             "failures": settings.OUTBOUND_FAILOVER_AFTER, "at": _stamp(now)},
+        )  # fmt: skip
     logger.warning(
         "SMTP configuration %s (%s) failed %d times in a row: failed over to standby %s (%s)",
         primary.pk, primary, settings.OUTBOUND_FAILOVER_AFTER, chosen.pk, chosen,
-    )  # fmt: skip
-    _publish(
-        FAILED_OVER,
-        {"configuration": _configuration(primary), "serving": _configuration(chosen),
-         "failures": settings.OUTBOUND_FAILOVER_AFTER, "at": _stamp(now)},
     )  # fmt: skip
     return True
 
@@ -453,13 +446,13 @@ def _probe_primary(known: Serving) -> bool:
         ):  # fmt: skip
             return False
         record_event(resource_type=RESOURCE, resource_id=fresh.pk, action="failed_back")
+        data = publishing.configuration_data
+        _publish(
+            FAILED_BACK,
+            {"configuration": data(fresh), "serving": data(fresh),
+             "previous": data(known.config), "at": _stamp(at)},
+        )  # fmt: skip
     logger.warning("SMTP configuration %s (%s) passed its probe: failed back", fresh.pk, fresh)
-    serving = known.config
-    _publish(
-        FAILED_BACK,
-        {"configuration": _configuration(fresh), "serving": _configuration(fresh),
-         "previous": _configuration(serving), "at": _stamp(at)},
-    )  # fmt: skip
     return True
 
 
