@@ -457,17 +457,20 @@ def _probe_primary(known: Serving) -> bool:
 
 
 def _make_due(primary: SmtpConfig, failing_since: datetime | None) -> int:
-    """The messages the primary's server-level failures deferred are due at once (the standby
-    delivers them now): deferred through the primary since its failures began."""
+    """The messages the primary's failures deferred are due at once (the standby delivers
+    them now): deferred through the primary, their last attempt ended since its failures
+    began — or a little before (its timeout and a second), so that a message cut off in the
+    middle when the server went away is one of them."""
     now = timezone.now()
     deferred = Message.objects.filter(
         status=MessageStatus.DEFERRED, config_id=primary.pk, next_attempt_at__gt=now
     )
     if failing_since is not None:
+        since = failing_since - timedelta(seconds=primary.effective_timeout + 1)
         deferred = deferred.filter(
             Exists(
                 Attempt.objects.filter(
-                    message_id=OuterRef("pk"), config_id=primary.pk, finished_at__gte=failing_since
+                    message_id=OuterRef("pk"), config_id=primary.pk, finished_at__gte=since
                 )
             )
         )

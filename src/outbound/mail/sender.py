@@ -1210,8 +1210,9 @@ def _settle(t: _Tried) -> list[Recipient]:
     sent = [r for r in recipients if r.status == RecipientStatus.SENT]
     if deferred and not give_up:
         message.status = MessageStatus.DEFERRED
-        if t.server == "failed" and FAILOVER.due_now(t.config):
-            message.next_attempt_at = now  # failed over meanwhile: the standby sends it now
+        if (t.server == "failed" or t.outcome == "deferred") and FAILOVER.due_now(t.config):
+            # The server failed it (or cut it off) and a standby serves now: it sends it now.
+            message.next_attempt_at = now
         else:
             message.next_attempt_at = now + timedelta(seconds=backoff(message.attempt_count))
     else:
