@@ -385,7 +385,7 @@ def test_a_version_survives_key_rotation(admin_client: APIClient, admin_user: Us
     ring = KeyRing([KeyRing.from_texts([new_key()]).primary, *old.keys])
     assert reseal_all(ring) >= 3  # the configuration's password and both versions'
     reset_keyring(KeyRing([ring.primary]))  # the old key is gone
-    restored = services.smtp_config_rollback(config=config, version=1, actor=admin_user)
+    restored, _ = services.smtp_config_rollback(config=config, version=1, actor=admin_user)
     assert restored.get_secret("password") == PW_ONE and restored.port == 587
 
 
@@ -562,5 +562,5 @@ def test_the_migration_writes_version_1_of_existing_configurations(admin_user: U
     services.smtp_config_update(
         config=config, data={"host": "new.example.com", "password": PW_TWO}, actor=admin_user
     )
-    restored = services.smtp_config_rollback(config=config, version=1, actor=admin_user)
+    restored, _ = services.smtp_config_rollback(config=config, version=1, actor=admin_user)
     assert restored.host == "legacy.example.com" and restored.get_secret("password") == PW_ONE

@@ -25,7 +25,7 @@ from outbound.core.permissions import has_permission
 from outbound.core.secrets import SecretDecryptionError
 from outbound.mail import publishing, versions
 from outbound.mail.choices import AuthorizationMethod, Security, security_from_tls
-from outbound.mail.models import SmtpConfig, SmtpTestResult
+from outbound.mail.models import SmtpConfig, SmtpConfigVersion, SmtpTestResult
 from outbound.mail.tester import TestReport, run_test
 from outbound.mail.transport import SmtpTarget, Step
 
@@ -80,6 +80,7 @@ ACTIVE_NOT_DELETED = (
     "The active SMTP configuration cannot be deleted: activate another one, or deactivate "
     "this one, first."
 )
+DELETED = "The SMTP configuration was deleted."
 CHANGED_WHILE_TESTED = (
     "The configuration's server or credentials changed while it was tested; nothing was "
     "activated. Test it again."
@@ -98,6 +99,16 @@ def _published(event_type: str, config: SmtpConfig, action: str, changed: Any = 
 
 class StateConflict(ServiceError):
     """The configuration is already in the requested state (ZITADEL: FailedPrecondition)."""
+
+
+def _locked(config: SmtpConfig) -> SmtpConfig:
+    """``config``'s row, read again under its lock: a 404 refusal when a concurrent delete
+    took it meanwhile (every write over a configuration the caller looked up goes through
+    here, so a change racing a delete is answered 404 in every API shape, never a 500)."""
+    locked = SmtpConfig.objects.select_for_update().filter(pk=config.pk).first()
+    if locked is None:
+        raise ServiceError(DELETED, code="not_found", status_code=404)
+    return locked
 
 
 def retry_on_conflict(fn: Callable[P, R]) -> Callable[P, R]:
@@ -275,16 +286,20 @@ def _update(
     actor: Any,
     action: str = "updated",
     restored_from: int | None = None,
-) -> SmtpConfig:
-    config = SmtpConfig.objects.select_for_update().get(pk=config.pk)
+) -> tuple[SmtpConfig, SmtpConfigVersion | None]:
+    """Change ``config``: the saved configuration, and the version this write created
+    (``None`` when no versioned setting changed)."""
+    config = _locked(config)
     saved = (config.destination(), config.authentication_object_id)
     changed = _apply(config, data)
     if not changed:
-        return config
+        return config, None
     _stamp(config, actor, creating=False)
     _full_clean(config, _moved_secret_errors(config, saved, data, actor))
     # A changed setting makes a new version (outbound.mail.versions).
-    versions.save(config, actor=actor, changed_fields=changed, restored_from=restored_from)
+    created = versions.save(
+        config, actor=actor, changed_fields=changed, restored_from=restored_from
+    )
     if config.destination() != saved[0]:  # its last test was of another server
         SmtpTestResult.objects.filter(config=config).delete()
     record_event(
@@ -295,7 +310,7 @@ def _update(
         changed_fields=changed,
     )
     _published(publishing.CONFIG_CHANGED, config, action, changed)
-    return config
+    return config, created
 
 
 @retry_on_conflict
@@ -308,7 +323,7 @@ def smtp_config_update(
     *, config: SmtpConfig, data: dict[str, Any], actor: Any, activate: bool = False
 ) -> SmtpConfig:
     """Change ``config``; with ``activate``, also make it the active one — both or neither."""
-    config = _update(config=config, data=data, actor=actor)
+    config, _ = _update(config=config, data=data, actor=actor)
     if activate and not config.is_active:
         _activate(config, actor)
     return config
@@ -322,14 +337,16 @@ def active_smtp_config_save(*, data: dict[str, Any], actor: Any) -> SmtpConfig:
     current = SmtpConfig.objects.select_for_update().filter(is_active=True).first()
     if current is None:
         return _create(data=data, actor=actor, activate=True)
-    return _update(config=current, data=data, actor=actor)
+    return _update(config=current, data=data, actor=actor)[0]
 
 
 smtp_config_versions = versions.smtp_config_versions
 
 
 @retry_on_conflict
-def smtp_config_rollback(*, config: SmtpConfig, version: int, actor: Any) -> SmtpConfig:
+def smtp_config_rollback(
+    *, config: SmtpConfig, version: int, actor: Any
+) -> tuple[SmtpConfig, SmtpConfigVersion]:
     """Bring ``config`` back to its version ``version`` — every setting and the password
     saved with it — saved as a new version, in one transaction: recorded as the event
     ``rolled_back`` (the changed field names) and published as ``smtp_config.changed`` with
@@ -339,20 +356,25 @@ def smtp_config_rollback(*, config: SmtpConfig, version: int, actor: Any) -> Smt
     only by a user who may edit authentication objects). Whether the configuration is active,
     and its standby rank, stay as they are. A version equal to the current state changes
     nothing (no new version, no event). Unknown ``version``: ValidationError on
-    ``version``."""
-    locked = SmtpConfig.objects.select_for_update().filter(pk=config.pk).first()
-    if locked is None:
-        raise ServiceError("The SMTP configuration was deleted.", code="not_found", status_code=404)
+    ``version``; a configuration deleted meanwhile: 404.
+
+    Returns the configuration and its version now: the one this rollback saved, or the
+    current one when nothing differed — read under the row's lock, never a later change's."""
+    locked = _locked(config)
     target = versions.smtp_config_version(locked, version)
     if target is None:
         raise versions.unknown_version(locked, version)
-    return _update(
+    saved, created = _update(
         config=locked,
         data=versions.restore_data(target),
         actor=actor,
         action="rolled_back",
         restored_from=target.number,
     )
+    current = created or versions.smtp_config_version(saved, saved.version)
+    if current is None:  # every configuration has its versions (migration 0013)
+        raise AssertionError(f"SMTP configuration {saved.pk} has no version {saved.version}")
+    return saved, current
 
 
 def _activate(config: SmtpConfig, actor: Any) -> None:
@@ -379,7 +401,7 @@ def _activate(config: SmtpConfig, actor: Any) -> None:
 
 @retry_on_conflict
 def smtp_config_activate(*, config: SmtpConfig, actor: Any) -> SmtpConfig:
-    config = SmtpConfig.objects.select_for_update().get(pk=config.pk)
+    config = _locked(config)
     if config.is_active:
         raise StateConflict("The SMTP configuration is already active.", code="already_active")
     _activate(config, actor)
@@ -388,7 +410,7 @@ def smtp_config_activate(*, config: SmtpConfig, actor: Any) -> SmtpConfig:
 
 @retry_on_conflict
 def smtp_config_deactivate(*, config: SmtpConfig, actor: Any) -> SmtpConfig:
-    config = SmtpConfig.objects.select_for_update().get(pk=config.pk)
+    config = _locked(config)
     if not config.is_active:
         raise StateConflict("The SMTP configuration is not active.", code="not_active")
     config.is_active = False
@@ -423,9 +445,7 @@ def smtp_config_activate_tested(
 def _activate_if_unchanged(
     *, config: SmtpConfig, tested: tuple[Any, ...], actor: Any
 ) -> SmtpConfig:
-    current = SmtpConfig.objects.select_for_update().filter(pk=config.pk).first()
-    if current is None:
-        raise ServiceError("The SMTP configuration was deleted.", code="not_found", status_code=404)
+    current = _locked(config)
     if (current.destination(), current.authentication_object_id, current.sealed_secrets) != (
         tested
     ):
@@ -441,14 +461,14 @@ def smtp_config_delete(*, config: SmtpConfig, actor: Any, refuse_active: bool = 
     """Delete ``config``. With ``refuse_active`` (the native API), the active configuration
     is refused (400) — checked under the row's lock, so an activation racing the delete
     cannot slip between; the console asks for a confirmation instead, and ZITADEL deletes
-    it as ZITADEL does."""
-    if refuse_active:
-        locked = SmtpConfig.objects.select_for_update().filter(pk=config.pk).first()
-        if locked is not None and locked.is_active:
-            raise ServiceError(ACTIVE_NOT_DELETED, code="active")
-    pk = config.pk
-    event = publishing.config_event(publishing.CONFIG_CHANGED, config, action="deleted")
-    config.delete()
+    it as ZITADEL does. Under the row's lock too: of two deletes racing, the second finds
+    the row gone and is refused (404), so one delete is answered and recorded once."""
+    locked = _locked(config)
+    if refuse_active and locked.is_active:
+        raise ServiceError(ACTIVE_NOT_DELETED, code="active")
+    pk = locked.pk
+    event = publishing.config_event(publishing.CONFIG_CHANGED, locked, action="deleted")
+    locked.delete()
     record_event(resource_type=RESOURCE, resource_id=pk, action="deleted", actor=actor)
     publishing.publish_config_event(event)
 

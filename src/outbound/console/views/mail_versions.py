@@ -266,7 +266,9 @@ class VersionRollbackView(ConsoleView):
         target = _version(config, number)
         before = config.version
         try:
-            saved = services.smtp_config_rollback(config=config, version=number, actor=request.user)
+            saved, version = services.smtp_config_rollback(
+                config=config, version=number, actor=request.user
+            )
         except REFUSALS as exc:
             config = _config(pk)
             return self.page(request, config, target, error=_refusal(exc), status=400)
@@ -278,7 +280,7 @@ class VersionRollbackView(ConsoleView):
         else:
             messages.success(
                 request,
-                f"{saved} rolled back to version {number}: saved as version {saved.version}.",
+                f"{saved} rolled back to version {number}: saved as version {version.number}.",
             )
         return redirect("console:smtp-edit", saved.pk)
 

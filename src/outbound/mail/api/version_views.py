@@ -98,8 +98,9 @@ class SmtpConfigRollbackView(APIView):
         config = _config(kwargs["pk"])
         body = SmtpConfigRollbackInput(data=request.data)
         body.is_valid(raise_exception=True)
-        saved = services.smtp_config_rollback(
+        _, current = services.smtp_config_rollback(
             config=config, version=body.validated_data["version"], actor=request.user
         )
-        current = services.smtp_config_versions(saved).first()
+        # The version the rollback saved (or found current), not the newest one now: a
+        # concurrent update may already have saved a later one.
         return Response(SmtpConfigVersionSerializer(current).data)
