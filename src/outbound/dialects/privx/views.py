@@ -44,6 +44,8 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         400: "Bad request",
         401: "Unauthorized request, OAuth2 authorization missing or invalid",
         403: "Unauthorized request, OAuth2 authorization OK but scope insufficient",
+        404: "The stored settings were deleted (in another API or the console) while this "
+        "request saved them (CONFIGURATION_ERROR); nothing was changed: send it again",
         429: "Too many tests (MAX_LOAD)",
     }
     return {c: OpenApiResponse(PrivxErrorSerializer, description=described[c]) for c in codes}
@@ -97,7 +99,7 @@ class SettingsView(PrivxView):
             "activates (true) or deactivates (false) the configuration."
         ),
         request=PrivxSmtpSettingsInput,
-        responses={200: PrivxSmtpSettingsOutput, **_errors(400, 401, 403)},
+        responses={200: PrivxSmtpSettingsOutput, **_errors(400, 401, 403, 404)},
     )
     def put(self, request: Request) -> Response:
         body = PrivxSmtpSettingsInput(data=request.data)

@@ -45,6 +45,12 @@ TEST_FAILED = (
 )
 
 
+NOT_FOUND = (
+    "No configuration has this id, or it was deleted while this request ran (`error_code` "
+    "`not_found`); nothing was changed."
+)
+
+
 def _config_answer(description: str) -> OpenApiResponse:
     return OpenApiResponse(SmtpConfigurationSerializer, description=description)
 
@@ -63,6 +69,7 @@ def _config_answer(description: str) -> OpenApiResponse:
         responses={
             200: _config_answer("Saved."),
             400: NATIVE_ERRORS.response(400, REFUSED),
+            404: NATIVE_ERRORS.response(404, NOT_FOUND),
         },
     ),
     destroy=extend_schema(
@@ -72,6 +79,11 @@ def _config_answer(description: str) -> OpenApiResponse:
                 400,
                 "The active configuration cannot be deleted (`error_code` `active`): "
                 "activate another one, or deactivate it, first.",
+            ),
+            404: NATIVE_ERRORS.response(
+                404,
+                "No configuration has this id, or it was deleted meanwhile — by a concurrent "
+                "delete too, which alone is answered 204 (`error_code` `not_found`).",
             ),
         }
     ),
@@ -149,6 +161,7 @@ class SmtpConfigurationViewSet(
                 "the staged report; nothing was activated) or could not be run (the saved "
                 "settings are incomplete: each problem is named).",
             ),
+            404: NATIVE_ERRORS.response(404, NOT_FOUND),
             409: NATIVE_ERRORS.response(
                 409,
                 "The server, user or credentials changed while the configuration was tested "
@@ -182,6 +195,7 @@ class SmtpConfigurationViewSet(
             400: NATIVE_ERRORS.response(
                 400, "The configuration is not active (`error_code` `not_active`)."
             ),
+            404: NATIVE_ERRORS.response(404, NOT_FOUND),
         },
     )
     @action(detail=True, methods=["post"], filter_backends=[])

@@ -88,7 +88,11 @@ class SmtpConfigRollbackView(APIView):
                 "object back needs a user who may edit authentication objects "
                 "(`authentication_object`), or its settings no longer pass validation.",
             ),
-            404: NATIVE_ERRORS.response(404, "No configuration has this id."),
+            404: NATIVE_ERRORS.response(
+                404,
+                "No configuration has this id, or it was deleted while this request ran "
+                "(`error_code` `not_found`); nothing was changed.",
+            ),
             409: NATIVE_ERRORS.response(
                 409, "The rollback lost a race against a concurrent change; nothing was written."
             ),
