@@ -57,7 +57,9 @@ def test_the_thread_delivers_and_rides_out_a_database_outage(
         runner.stop()
     assert len(receiver.verified(secret)) == 1
     assert caplog.text.count("the database is unavailable") == 1
-    assert caplog.text.count("available again") == 1
+    # The delivery loop's next write says the database is back, not this thread: its reads
+    # succeed while a read-only database still refuses the worker's writes.
+    assert caplog.text.count("available again") == 0
     assert "Traceback" not in caplog.text
 
 

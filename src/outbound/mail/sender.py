@@ -128,11 +128,19 @@ RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)  # seconds between tries while the database 
 
 
 def until_database_answers(
-    action: Callable[[], Any], *, stop: threading.Event | None = None, patience: float = 0
+    action: Callable[[], Any],
+    *,
+    stop: threading.Event | None = None,
+    patience: float = 0,
+    ends_outage: bool = True,
 ) -> Any:
     """``action()``, tried again with backoff for as long as the database fails it (logged
     once per outage). With ``stop`` set, gives up after ``patience`` seconds of failing and
-    raises the last error (a stopping worker does not wait for ever)."""
+    raises the last error (a stopping worker does not wait for ever).
+
+    The delivery loop's writes (claim, record, give back, register) end an outage when they
+    succeed; other threads' actions pass ``ends_outage=False``: a read that succeeds while
+    the database refuses writes (read-only) says nothing about the worker's outage."""
     failing_since: float | None = None
     for attempt in itertools.count():
         try:
@@ -151,7 +159,7 @@ def until_database_answers(
             continue
         # Only a statement that reached the database ends an outage: an action that had
         # nothing left to write (and so ran none) says nothing about it.
-        if connection.connection is not None:
+        if ends_outage and connection.connection is not None:
             OUTAGE.recovered()
         return result
     raise AssertionError("unreachable")

@@ -111,9 +111,9 @@ class TaskRunner:
         try:
             while not self._stop.is_set():
                 if time.monotonic() - self._swept >= SWEEP_EVERY:
-                    until_database_answers(self._sweep, stop=self._stop)
+                    until_database_answers(self._sweep, stop=self._stop, ends_outage=False)
                     self._swept = time.monotonic()
-                until_database_answers(self._pass, stop=self._stop)
+                until_database_answers(self._pass, stop=self._stop, ends_outage=False)
                 if self.once:
                     break
                 close_old_connections()

@@ -527,10 +527,10 @@ def _recorded(action: Any, *, patience: float | None = None) -> Any:
     from outbound.mail.sender import until_database_answers  # (mail imports this app's events)
 
     if patience is None:
-        return until_database_answers(action)
+        return until_database_answers(action, ends_outage=False)
     give_up = threading.Event()
     give_up.set()
-    return until_database_answers(action, stop=give_up, patience=patience)
+    return until_database_answers(action, stop=give_up, patience=patience, ends_outage=False)
 
 
 def attempt_delivery(delivery_id: int) -> str:
