@@ -107,7 +107,10 @@ def read() -> Serving:
     version = a.fo_version or 0
     if a.fo_primary != active.pk:  # written for another primary: it does not apply
         return Serving(active, active, version, 0, None)
-    serving = next((c for c in rows if a.fo_serving and c.pk == a.fo_serving), active)
+    serving = next((c for c in rows if a.fo_serving and c.pk == a.fo_serving), None)
+    if a.fo_serving and serving is None:  # it left the standby list: as if reset (see reset)
+        return Serving(active, active, version, 0, None)
+    serving = serving or active
     return Serving(serving, active, version, a.fo_failures or 0, a.fo_failing_since, a.fo_since)
 
 
@@ -116,6 +119,53 @@ def serving_config_id() -> int | None:
     failed over to. ``None`` when no configuration is active."""
     config = read().config
     return config.pk if config is not None else None
+
+
+def _reset_values(primary_id: int | None) -> dict[str, Any]:
+    return {
+        "primary_id": primary_id, "serving": None, "failures": 0, "failing_since": None,
+        "since": timezone.now(), "probe_at": None, "probe_ok": None, "probe_detail": "",
+        "version": F("version") + 1,
+    }  # fmt: skip
+
+
+def reset(active_id: int | None) -> bool:
+    """The admin activated ``active_id`` (or deactivated the active one: ``None``): the state
+    starts again for it — it serves, its failures count from 0, nothing is probed. One
+    conditional UPDATE, in the caller's transaction (the activation and the reset: both or
+    neither); nothing is written when the state is that already. True when it changed."""
+    return bool(
+        FailoverState.objects.filter(pk=STATE_ID)
+        .filter(
+            (~Q(primary_id=active_id) if active_id else Q(primary__isnull=False))
+            | Q(serving__isnull=False)
+            | Q(failures__gt=0)
+        )
+        .update(**_reset_values(active_id))
+    )
+
+
+def standby_gone(config: SmtpConfig, actor: Any = None) -> bool:
+    """``config`` stops being a standby (``standby: null``) or is deleted: if it serves, the
+    primary serves again (its failures count from 0), recorded as ``smtp_config.failed_back``
+    on the primary with the admin as actor (and the webhook event). Call it in the change's
+    transaction, before a delete. True when it was serving."""
+    state = FailoverState.objects.filter(pk=STATE_ID, serving_id=config.pk)
+    row = state.values_list("primary_id", flat=True).first()
+    if row is None or not state.update(**_reset_values(row)):
+        return False
+    primary = SmtpConfig.objects.filter(pk=row).first()
+    if primary is not None:
+        at = timezone.now()
+        record_event(resource_type=RESOURCE, resource_id=primary.pk, action="failed_back",
+                     actor=actor)  # fmt: skip
+        data = publishing.configuration_data
+        _publish(
+            FAILED_BACK,
+            {"configuration": data(primary), "serving": data(primary),
+             "previous": data(config), "at": _stamp(at)},
+        )  # fmt: skip
+    return True
 
 
 # --- probes --------------------------------------------------------------------------------
@@ -213,6 +263,9 @@ class Failover:
         with self._lock:
             stale = self._stale and now - self._read_at >= CONFIG_RECHECK
             known = self.known
+        # Nothing read yet (a worker just started, its queue idle): read, so that a standby
+        # serving since before the restart gets its primary probed.
+        stale = stale or known is None
         if stale:
             self.serving()
             known = self.known
@@ -241,8 +294,11 @@ class Failover:
         if config.pk != primary.pk or known.failed_over:
             return False  # a standby's failures do not count (see the README)
         if server == "ok":
-            if self._failures_known:
-                self._failures_known = 0
+            # The shared count (any worker's failures) as our last read or write of it showed
+            # it: written back to 0 when that was not 0 (a read is at most CONFIG_RECHECK old).
+            with self._lock:
+                reset, self._failures_known = self._failures_known > 0, 0
+            if reset:
                 with _quietly():
                     FailoverState.objects.filter(
                         pk=STATE_ID, primary_id=primary.pk, serving__isnull=True, failures__gt=0
@@ -253,14 +309,17 @@ class Failover:
         count = 0
         with _quietly():
             count = _count_failure(primary, started)
-        self._failures_known = count
+        with self._lock:
+            self._failures_known = count
         if count == 0:  # another worker switched meanwhile (or the database is away)
             return self._reread()
         if count < settings.OUTBOUND_FAILOVER_AFTER:
             return False
-        if time.monotonic() - self._standbys_probed_at < settings.OUTBOUND_FAILBACK_PROBE:
-            return False
-        self._standbys_probed_at = time.monotonic()
+        with self._lock:
+            now = time.monotonic()
+            if now - self._standbys_probed_at < settings.OUTBOUND_FAILBACK_PROBE:
+                return False
+            self._standbys_probed_at = now
         with _quietly():
             _switch(primary)
         return self._reread()
@@ -335,6 +394,14 @@ def _count_failure(primary: SmtpConfig, now: datetime) -> int:
         if state.exclude(primary_id=primary.pk).update(
             primary_id=primary.pk, serving=None, failures=1, failing_since=now, since=now,
             probe_at=None, probe_ok=None, probe_detail="", version=F("version") + 1,
+        ):  # fmt: skip
+            return 1
+        # The standby serving left the list (or became active): as if reset, from 1.
+        if state.filter(primary_id=primary.pk, serving__isnull=False).filter(
+            Q(serving__standby__isnull=True) | Q(serving__is_active=True)
+        ).update(
+            serving=None, failures=1, failing_since=now, since=now, probe_at=None,
+            probe_ok=None, probe_detail="", version=F("version") + 1,
         ):  # fmt: skip
             return 1
         if state.filter(primary_id=primary.pk).exists():

@@ -23,7 +23,7 @@ from outbound.core.events import record_event
 from outbound.core.locks import serialize
 from outbound.core.permissions import has_permission
 from outbound.core.secrets import SecretDecryptionError
-from outbound.mail import publishing, versions
+from outbound.mail import failover, publishing, versions
 from outbound.mail.choices import AuthorizationMethod, Security, security_from_tls
 from outbound.mail.models import SmtpConfig, SmtpConfigVersion, SmtpTestResult
 from outbound.mail.tester import TestReport, run_test
@@ -265,6 +265,8 @@ def _create(*, data: dict[str, Any], actor: Any, activate: bool) -> SmtpConfig:
         config.is_active = True
         config.standby = None  # activation takes it off the standby list (see _activate)
     versions.save(config, actor=actor, changed_fields=changed)  # and its version 1
+    if activate:
+        failover.reset(config.pk)
     record_event(
         resource_type=RESOURCE,
         resource_id=config.pk,
@@ -300,6 +302,8 @@ def _update(
     created = versions.save(
         config, actor=actor, changed_fields=changed, restored_from=restored_from
     )
+    if "standby" in changed and config.standby is None:
+        failover.standby_gone(config, actor)  # it served: the primary serves again
     if config.destination() != saved[0]:  # its last test was of another server
         SmtpTestResult.objects.filter(config=config).delete()
     record_event(
@@ -389,6 +393,7 @@ def _activate(config: SmtpConfig, actor: Any) -> None:
         changed.append("standby")
     _stamp(config, actor, creating=False)
     config.save(update_fields=[*changed, "modified_at", "modified_by"])
+    failover.reset(config.pk)  # it serves, its failures count from 0
     record_event(
         resource_type=RESOURCE,
         resource_id=config.pk,
@@ -416,6 +421,7 @@ def smtp_config_deactivate(*, config: SmtpConfig, actor: Any) -> SmtpConfig:
     config.is_active = False
     _stamp(config, actor, creating=False)
     config.save(update_fields=["is_active", "modified_at", "modified_by"])
+    failover.reset(None)
     record_event(resource_type=RESOURCE, resource_id=config.pk, action="deactivated", actor=actor)
     _published(publishing.CONFIG_CHANGED, config, "deactivated", ["is_active"])
     return config
@@ -468,6 +474,10 @@ def smtp_config_delete(*, config: SmtpConfig, actor: Any, refuse_active: bool = 
         raise ServiceError(ACTIVE_NOT_DELETED, code="active")
     pk = locked.pk
     event = publishing.config_event(publishing.CONFIG_CHANGED, locked, action="deleted")
+    if locked.is_active:
+        failover.reset(None)
+    else:
+        failover.standby_gone(locked, actor)  # a standby serving: the primary serves again
     locked.delete()
     record_event(resource_type=RESOURCE, resource_id=pk, action="deleted", actor=actor)
     publishing.publish_config_event(event)
