@@ -234,6 +234,15 @@ OUTBOUND_SMTP_IDLE = float(os.environ.get("OUTBOUND_SMTP_IDLE", "30"))
 # the probe passes.
 OUTBOUND_FAILOVER_AFTER = int(os.environ.get("OUTBOUND_FAILOVER_AFTER", "3"))
 OUTBOUND_FAILBACK_PROBE = float(os.environ.get("OUTBOUND_FAILBACK_PROBE", "60"))
+# Refused at startup below 1: 0 failures would fail over at once, a probe every instant
+# would hammer the servers (and a negative one never waits).
+if OUTBOUND_FAILOVER_AFTER < 1 or not OUTBOUND_FAILBACK_PROBE >= 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "OUTBOUND_FAILOVER_AFTER and OUTBOUND_FAILBACK_PROBE must be at least 1 "
+        f"(got {OUTBOUND_FAILOVER_AFTER} and {OUTBOUND_FAILBACK_PROBE:g})"
+    )
 # How many due messages a worker claims at a time (sent over one connection, results written
 # together; a worker killed mid-batch leaves at most this many for the others after the lease).
 OUTBOUND_WORKER_BATCH = int(os.environ.get("OUTBOUND_WORKER_BATCH", "50"))
