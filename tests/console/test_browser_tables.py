@@ -154,7 +154,7 @@ def test_row_actions_are_spaced_buttons_the_keyboard_reaches(
     console.goto("/console/mail/")
     actions = console.page.evaluate(ACTIONS)
     names = [a["name"].split(" ")[0] for a in actions]
-    assert names == ["Edit", "Duplicate", "Deactivate", "Delete"]
+    assert names == ["Edit", "Versions", "Duplicate", "Deactivate", "Delete"]
     for action in actions:
         assert action["border"] >= 1, action  # drawn as a button, not a bare link
         assert action["height"] >= 24, action  # a target a finger or a pointer can hit
@@ -168,8 +168,9 @@ def test_row_actions_are_spaced_buttons_the_keyboard_reaches(
     row = page.locator("tbody tr").first
     row.get_by_role("link", name="Edit").focus()
     focused = []
-    for _ in range(4):
+    for _ in range(5):
         focused.append(page.evaluate("document.activeElement.textContent.trim()"))
         page.keyboard.press("Tab")
     host = "smtp-0.a-descriptive-name-that-goes-on-for-a-while.example.com:587"
-    assert focused == [f"{verb} {host}" for verb in ("Edit", "Duplicate", "Deactivate", "Delete")]
+    verbs = ("Edit", "Versions of", "Duplicate", "Deactivate", "Delete")
+    assert focused == [f"{verb} {host}" for verb in verbs]
