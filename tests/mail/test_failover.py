@@ -394,3 +394,144 @@ def test_two_worker_processes_share_one_state(
     more = submit(client, 20, start=1000)
     wait_for(lambda: all_sent(more), 30, "not delivered after the fail-back")
     assert set(message_ids(more)) <= set(primary.ids())
+
+
+# --- the admin's actions reset the state; a restart; the settings (issue 14 review) ---------
+
+
+@pytest.fixture
+def third() -> Iterator[Server]:
+    server = Server()
+    server.start()
+    yield server
+    server.stop()
+
+
+def failed_over_to(
+    primary: Server, admin_user: Any, client: Any, standby: Server, third: Server
+) -> tuple[SmtpConfig, SmtpConfig, SmtpConfig]:
+    """The primary down, delivery failed over to the standby of rank 1 (rank 2 ready)."""
+    main = config_for(primary, admin_user)
+    first = config_for(standby, admin_user, standby=1)
+    second = config_for(third, admin_user, standby=2)
+    primary.stop()
+    ids = submit(client, 4, start=900)
+    deliver_until(lambda: all_sent(ids), batch=1)
+    assert failover.serving_config_id() == first.pk
+    return main, first, second
+
+
+def fails_over_again(client: Any, to: Server, start: int) -> None:
+    """With the primary still down, new messages are not stuck: its failures count again
+    and the next standby takes over."""
+    ids = submit(client, 4, start=start)
+    deliver_until(lambda: all_sent(ids), batch=1)
+    assert set(message_ids(ids)) <= set(to.ids())
+
+
+def test_activating_the_standby_then_the_primary_again_while_it_is_down_resets_the_state(
+    primary: Server, standby: Server, third: Server, admin_user: Any, make_user: Any
+) -> None:
+    client = client_for(make_user("messages.send"))
+    main, first, second = failed_over_to(primary, admin_user, client, standby, third)
+    services.smtp_config_activate(config=first, actor=admin_user)
+    assert failover.serving_config_id() == first.pk
+    services.smtp_config_activate(config=main, actor=admin_user)  # X again, still down
+    s = state()
+    assert (s.primary_id, s.serving_id, s.failures) == (main.pk, None, 0)
+    assert failover.serving_config_id() == main.pk
+    fails_over_again(client, third, 1000)  # first left the list when it was activated
+    assert failover.serving_config_id() == second.pk
+
+
+def test_a_serving_standby_taken_off_the_list_sends_delivery_back_with_an_event(
+    primary: Server, standby: Server, third: Server, admin_user: Any, make_user: Any
+) -> None:
+    client = client_for(make_user("messages.send"))
+    main, first, second = failed_over_to(primary, admin_user, client, standby, third)
+    r = client_for(admin_user).patch(
+        f"/api/smtp-configurations/{first.pk}/", {"standby": None}, format="json"
+    )
+    assert r.status_code == 200, r.content[:500]
+    assert failover.serving_config_id() == main.pk
+    [back] = events("failed_back")
+    assert (back.resource_id, back.actor_id) == (str(main.pk), admin_user.pk)
+    fails_over_again(client, third, 1000)
+    assert failover.serving_config_id() == second.pk
+
+
+def test_deleting_the_serving_standby_sends_delivery_back_with_an_event(
+    primary: Server, standby: Server, third: Server, admin_user: Any, make_user: Any
+) -> None:
+    client = client_for(make_user("messages.send"))
+    main, first, second = failed_over_to(primary, admin_user, client, standby, third)
+    services.smtp_config_delete(config=first, actor=admin_user)  # the console's delete
+    assert failover.serving_config_id() == main.pk
+    assert [e.resource_id for e in events("failed_back")] == [str(main.pk)]
+    fails_over_again(client, third, 1000)
+    assert failover.serving_config_id() == second.pk
+
+
+def test_deactivating_and_activating_the_primary_again_resets_the_state(
+    primary: Server, standby: Server, third: Server, admin_user: Any, make_user: Any
+) -> None:
+    client = client_for(make_user("messages.send"))
+    main, _, _ = failed_over_to(primary, admin_user, client, standby, third)
+    services.smtp_config_deactivate(config=main, actor=admin_user)
+    primary.start()  # the admin fixed it
+    services.smtp_config_activate(config=main, actor=admin_user)
+    assert failover.serving_config_id() == main.pk
+    ids = submit(client, 3, start=1000)
+    deliver_until(lambda: all_sent(ids))
+    assert set(message_ids(ids)) <= set(primary.ids())
+
+
+def test_after_a_restart_with_an_idle_queue_the_primary_is_probed(
+    primary: Server, standby: Server, third: Server, admin_user: Any, make_user: Any
+) -> None:
+    client = client_for(make_user("messages.send"))
+    main, _, _ = failed_over_to(primary, admin_user, client, standby, third)
+    primary.start()
+    failover.FAILOVER.__init__()  # type: ignore[misc]  # the worker restarted
+    deadline = time.monotonic() + 15
+    while failover.serving_config_id() != main.pk:  # the worker's idle loop
+        assert time.monotonic() < deadline, "the primary was never probed"
+        assert sender.deliver_due(limit=5) == {}
+        time.sleep(0.05)
+    assert [e.resource_id for e in events("failed_back")] == [str(main.pk)]
+
+
+def test_a_success_of_another_worker_resets_the_shared_count(
+    primary: Server, standby: Server, admin_user: Any, make_user: Any
+) -> None:
+    main = config_for(primary, admin_user)
+    config_for(standby, admin_user, standby=1)
+    one, two = failover.Failover(), failover.Failover()  # two workers
+    one.serving(), two.serving()
+    from django.utils import timezone
+
+    for _ in range(2):
+        assert one.observe(main, "failed", timezone.now()) is False
+    assert state().failures == 2
+    two.serving()  # its read shows the other worker's failures
+    two.observe(main, "ok", timezone.now())
+    assert state().failures == 0
+    assert one.observe(main, "failed", timezone.now()) is False  # 1, not 3: no switch
+    assert state().failures == 1 and state().serving_id is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("OUTBOUND_FAILOVER_AFTER", "0"), ("OUTBOUND_FAILBACK_PROBE", "0.5")]
+)
+def test_settings_below_1_are_refused_at_startup(name: str, value: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, name: value, "DJANGO_SETTINGS_MODULE": "outbound.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "must be at least 1" in done.stderr

@@ -246,6 +246,8 @@ class Failover:
         with self._lock:
             before, self.known = self.known, seen
             self._failures_known = seen.failures
+            if before is not None and before.version != seen.version:
+                self._standbys_probed_at = -1e9  # switched or reset: a new round may probe
             self._stale = False
             self._read_at = time.monotonic()
         switched = seen.failed_over and (before is None or before.version != seen.version)
