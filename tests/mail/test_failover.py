@@ -314,6 +314,7 @@ def test_no_standby_passing_its_probe_no_switch(
     primary.stop()
     ids = submit(client, 6)
     deliver_until(lambda: not Message.objects.filter(status=MessageStatus.QUEUED).exists())
+    failover.FAILOVER.wait()  # its standby probes run in the background
 
     # Deferred as without a standby (with their backoff), nothing switched, nobody told.
     assert Message.objects.filter(pk__in=ids, status=MessageStatus.DEFERRED).count() == 6
@@ -535,3 +536,28 @@ def test_settings_below_1_are_refused_at_startup(name: str, value: str) -> None:
     )  # fmt: skip
     assert done.returncode != 0
     assert "must be at least 1" in done.stderr
+
+
+def test_delivery_does_not_wait_for_the_standby_probes(
+    primary: Server, admin_user: Any, make_user: Callable[..., Any]
+) -> None:
+    import socket
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never greets
+    silent.listen(8)
+    try:
+        config_for(primary, admin_user)
+        port = silent.getsockname()[1]
+        stuck = Server()
+        stuck.port = port
+        spare = config_for(stuck, admin_user, standby=1, timeout=3)
+        primary.stop()
+        ids = submit(client_for(make_user("messages.send")), 4)
+        started = time.monotonic()
+        assert len(sender.deliver_due(limit=4)) == 4  # the 3rd failure starts the probes
+        assert time.monotonic() - started < 2  # not the standby's 3 s
+        failover.FAILOVER.wait()
+        assert state().standby_probes[str(spare.pk)]["ok"] is False
+        assert Message.objects.filter(pk__in=ids, status=MessageStatus.DEFERRED).count() == 4
+    finally:
+        silent.close()

@@ -11,10 +11,11 @@ both switch, and a count never goes up for a primary that is no longer the one.
   (the server took the envelope) sets it back to 0. Successes cost nothing while the count
   is 0: the worker remembers it and writes only when it changes.
 - After ``OUTBOUND_FAILOVER_AFTER`` consecutive failures the worker that counted the last one
-  probes the standbys in rank order (a connection test: connect, TLS, AUTH, QUIT) and switches
-  to the first that passes: event ``smtp_config.failed_over`` (and the webhook event), one
-  notice to the primary's ``failure_emails``, and the messages the primary's failures
-  deferred are due at once. No standby passing: no switch (messages are deferred as before);
+  probes the standbys in rank order, in a background thread (its delivery goes on meanwhile;
+  a connection test: connect, TLS, AUTH, QUIT) and switches to the first that passes: event
+  ``smtp_config.failed_over`` (and the webhook event), one notice to the primary's
+  ``failure_emails``, and the messages the primary's failures deferred are due at once.
+  No standby passing: no switch (messages are deferred as before);
   the standbys are probed again at most every ``OUTBOUND_FAILBACK_PROBE`` seconds per worker.
 - While a standby serves, one worker at a time (the one that claims the probe slot) probes the
   primary every ``OUTBOUND_FAILBACK_PROBE`` seconds in the background and fails back when it
@@ -236,6 +237,7 @@ class Failover:
         self._standbys_probed_at = -1e9  # monotonic: the last round of standby probes here
         self._probe_check_at = 0.0  # monotonic: when to look whether a primary probe is due
         self._probing: threading.Thread | None = None
+        self._switching: threading.Thread | None = None
 
     # reading
 
@@ -293,8 +295,10 @@ class Failover:
         if config is None or known is None or known.primary is None or not server:
             return False
         primary = known.primary
-        if config.pk != primary.pk or known.failed_over:
-            return False  # a standby's failures do not count (see the README)
+        if known.failed_over:  # a standby's failures do not count (see the README)
+            return config.pk == primary.pk  # still the primary in hand: read again now
+        if config.pk != primary.pk:
+            return False
         if server == "ok":
             # The shared count (any worker's failures) as our last read or write of it showed
             # it: written back to 0 when that was not 0 (a read is at most CONFIG_RECHECK old).
@@ -322,9 +326,8 @@ class Failover:
             if now - self._standbys_probed_at < settings.OUTBOUND_FAILBACK_PROBE:
                 return False
             self._standbys_probed_at = now
-        with _quietly():
-            _switch(primary)
-        return self._reread()
+        self._start_switch(primary)  # in the background: delivery does not wait for it
+        return False
 
     def _reread(self) -> bool:
         """Read the state again; True when a standby serves now."""
@@ -344,6 +347,34 @@ class Failover:
             and known.config is not None
             and config.pk != known.config.pk
         )
+
+    # probing the standbys (a switch), in the background
+
+    def _start_switch(self, primary: SmtpConfig) -> None:
+        with self._lock:
+            if self._switching is not None and self._switching.is_alive():
+                return
+            self._switching = threading.Thread(
+                target=self._switch, args=(primary,), name="failover-switch", daemon=True
+            )
+            self._switching.start()
+
+    def _switch(self, primary: SmtpConfig) -> None:
+        """Probe the standbys and switch; the delivery loop's next tick reads the state (it
+        makes the deferred messages due there, after it recorded the attempts in hand)."""
+        try:
+            with _quietly():
+                _switch(primary)
+        finally:
+            with self._lock:
+                self._stale, self._read_at = True, -1e9
+            connection.close()  # this thread's own
+
+    def wait(self, timeout: float = 30) -> None:
+        """Until the background probes of this process are done (tests)."""
+        for thread in (self._switching, self._probing):
+            if thread is not None:
+                thread.join(timeout)
 
     # probing the primary
 
