@@ -84,13 +84,6 @@ def assert_no_password(*texts: str) -> None:
 
 
 @pytest.mark.django_db
-def test_versions_record_every_write_field_but_the_standby_rank() -> None:
-    # A field the services learn to write must be placed here: versioned, or not (and why).
-    assert set(versions.SETTINGS) | set(versions.NOT_VERSIONED) == set(services.FIELDS)
-    assert not set(versions.SETTINGS) & set(versions.NOT_VERSIONED)
-
-
-@pytest.mark.django_db
 def test_alx_saves_are_versions(admin_client: APIClient) -> None:
     r = admin_client.patch(ALX, BODY, format="json")
     assert r.status_code == 200, r.content

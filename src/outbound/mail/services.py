@@ -34,22 +34,9 @@ logger = logging.getLogger(__name__)
 RESOURCE = "smtp_config"
 ACTIVATION_LOCK = "outbound.smtp-activation"
 
-# Core fields a write may set (``password`` and ``tls`` are handled apart).
-FIELDS = (
-    "description",
-    "host",
-    "port",
-    "security",
-    "username",
-    "authorization_method",
-    "authentication_object",
-    "sender_address",
-    "sender_name",
-    "reply_to_address",
-    "failure_emails",
-    "timeout",
-    "standby",
-)
+# Core fields a write may set (``password`` and ``tls`` are handled apart): the settings a
+# version records, and the standby rank.
+FIELDS = (*versions.SETTINGS, *versions.NOT_VERSIONED)
 # A saved password goes only to the destination it was saved for: a write or a test that
 # changes any of these must bring the password again.
 SAME_SERVER_FIELDS = SmtpConfig.DESTINATION_FIELDS
