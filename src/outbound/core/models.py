@@ -95,3 +95,12 @@ class SecretHolder(models.Model):
 
     def has_secret(self, name: str) -> bool:
         return name in (self.sealed_secrets or {})
+
+
+def stamp_actor(instance: models.Model, actor: Any, *, creating: bool) -> None:
+    """Who made the change, on a model with ``created_by`` / ``modified_by``: a signed-in
+    user is recorded, anything else (the command line, a worker) leaves them as they were."""
+    if getattr(actor, "pk", None):
+        instance.modified_by = actor  # type: ignore[attr-defined]
+        if creating:
+            instance.created_by = actor  # type: ignore[attr-defined]

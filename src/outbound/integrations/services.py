@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from outbound.core.errors import ServiceError
 from outbound.core.events import record_event
 from outbound.core.locks import serialize
+from outbound.core.models import stamp_actor
 from outbound.core.validators import reject_control_characters
 from outbound.integrations.models import (
     AuthenticationObject,
@@ -401,13 +402,6 @@ def _validate_integration(integration: Integration) -> None:
         raise ValidationError(errors)
 
 
-def _stamp_integration(integration: Integration, actor: Any, *, creating: bool) -> None:
-    if getattr(actor, "pk", None):
-        integration.modified_by = actor
-        if creating:
-            integration.created_by = actor
-
-
 @transaction.atomic
 def integration_create(*, type_id: int, data: dict[str, Any], actor: Any) -> Integration:
     itype = REGISTRY[type_id]
@@ -419,7 +413,7 @@ def integration_create(*, type_id: int, data: dict[str, Any], actor: Any) -> Int
     integration.parameters = {f.alias: f.default for f in itype.fields if f.default is not None}
     changed = _apply_integration(integration, data)
     _validate_integration(integration)
-    _stamp_integration(integration, actor, creating=True)
+    stamp_actor(integration, actor, creating=True)
     _save_named(integration)
     record_event(
         resource_type=INTEGRATION,
@@ -443,7 +437,7 @@ def integration_update(
     if not changed:
         return integration
     _validate_integration(integration)
-    _stamp_integration(integration, actor, creating=False)
+    stamp_actor(integration, actor, creating=False)
     _save_named(integration)
     record_event(
         resource_type=INTEGRATION,

@@ -21,6 +21,7 @@ from django.utils import timezone
 from outbound.core.errors import Conflict, ServiceError, database_error_reason
 from outbound.core.events import record_event
 from outbound.core.locks import serialize
+from outbound.core.models import stamp_actor
 from outbound.core.permissions import has_permission
 from outbound.core.secrets import SecretDecryptionError
 from outbound.mail import failover, publishing, versions
@@ -221,20 +222,13 @@ def _same_secret(config: SmtpConfig, password: str) -> bool:
         return False
 
 
-def _stamp(config: SmtpConfig, actor: Any, *, creating: bool) -> None:
-    if getattr(actor, "pk", None):
-        config.modified_by = actor
-        if creating:
-            config.created_by = actor
-
-
 def _deactivate_others(config: SmtpConfig, actor: Any) -> None:
     serialize(ACTIVATION_LOCK)
     for other in (
         SmtpConfig.objects.select_for_update().filter(is_active=True).exclude(pk=config.pk)
     ):
         other.is_active = False
-        _stamp(other, actor, creating=False)
+        stamp_actor(other, actor, creating=False)
         other.save(update_fields=["is_active", "modified_at", "modified_by"])
         record_event(
             resource_type=RESOURCE, resource_id=other.pk, action="deactivated", actor=actor
@@ -245,7 +239,7 @@ def _deactivate_others(config: SmtpConfig, actor: Any) -> None:
 def _create(*, data: dict[str, Any], actor: Any, activate: bool) -> SmtpConfig:
     config = SmtpConfig()
     changed = _apply(config, data)
-    _stamp(config, actor, creating=True)
+    stamp_actor(config, actor, creating=True)
     _full_clean(config, _moved_secret_errors(config, None, data, actor))
     if activate:
         _deactivate_others(config, actor)
@@ -283,7 +277,7 @@ def _update(
     changed = _apply(config, data)
     if not changed:
         return config, None
-    _stamp(config, actor, creating=False)
+    stamp_actor(config, actor, creating=False)
     _full_clean(config, _moved_secret_errors(config, saved, data, actor))
     # A changed setting makes a new version (outbound.mail.versions).
     created = versions.save(
@@ -378,7 +372,7 @@ def _activate(config: SmtpConfig, actor: Any) -> None:
     if config.standby is not None:
         config.standby = None
         changed.append("standby")
-    _stamp(config, actor, creating=False)
+    stamp_actor(config, actor, creating=False)
     config.save(update_fields=[*changed, "modified_at", "modified_by"])
     failover.reset(config.pk)  # it serves, its failures count from 0
     record_event(
@@ -406,7 +400,7 @@ def smtp_config_deactivate(*, config: SmtpConfig, actor: Any) -> SmtpConfig:
     if not config.is_active:
         raise StateConflict("The SMTP configuration is not active.", code="not_active")
     config.is_active = False
-    _stamp(config, actor, creating=False)
+    stamp_actor(config, actor, creating=False)
     config.save(update_fields=["is_active", "modified_at", "modified_by"])
     failover.reset(None)
     record_event(resource_type=RESOURCE, resource_id=config.pk, action="deactivated", actor=actor)

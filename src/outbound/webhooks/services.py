@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from outbound.core import egress, http, metrics
 from outbound.core.events import record_event
+from outbound.core.models import stamp_actor
 from outbound.core.publish import Event, as_event, new_event_id
 from outbound.core.secrets import SecretDecryptionError
 from outbound.webhooks import signing
@@ -134,13 +135,6 @@ def _apply(webhook: Webhook, fields: dict[str, Any]) -> list[str]:
     return changed
 
 
-def _stamp(webhook: Webhook, actor: Any, *, creating: bool) -> None:
-    if getattr(actor, "pk", None):
-        webhook.modified_by = actor
-        if creating:
-            webhook.created_by = actor
-
-
 # --- writes -----------------------------------------------------------------------------------
 
 
@@ -159,7 +153,7 @@ def create_webhook(*, actor: Any, **fields: Any) -> tuple[Webhook, str]:
     changed = _apply(webhook, fields)
     secret = signing.new_secret()
     webhook.set_secret(Webhook.SECRET_SIGNING, secret)
-    _stamp(webhook, actor, creating=True)
+    stamp_actor(webhook, actor, creating=True)
     with transaction.atomic():
         webhook.save()
         record_event(
@@ -179,7 +173,7 @@ def update_webhook(webhook: Webhook, *, actor: Any, **fields: Any) -> Webhook:
         changed = _apply(webhook, fields)
         if not changed:
             return webhook
-        _stamp(webhook, actor, creating=False)
+        stamp_actor(webhook, actor, creating=False)
         webhook.save()
         record_event(
             resource_type=RESOURCE,
@@ -207,7 +201,7 @@ def rotate_secret(webhook: Webhook, *, actor: Any) -> str:
     with transaction.atomic():
         webhook = _locked(webhook.pk)
         webhook.set_secret(Webhook.SECRET_SIGNING, secret)
-        _stamp(webhook, actor, creating=False)
+        stamp_actor(webhook, actor, creating=False)
         webhook.save(update_fields=["sealed_secrets", "modified_at", "modified_by"])
         record_event(
             resource_type=RESOURCE,
