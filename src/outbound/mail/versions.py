@@ -142,3 +142,22 @@ def restore_data(version: SmtpConfigVersion) -> dict[str, Any]:
     if errors:
         raise ValidationError(errors)
     return data
+
+
+def password_changed(config: SmtpConfig, old: SmtpConfigVersion, new: SmtpConfigVersion) -> bool:
+    """Whether the password differs between the two versions (never what it is).
+
+    Each version keeps the password sealed on its own, so two seals of one password differ:
+    the two are opened and compared in memory. A seal that no longer opens (the key was
+    changed) leaves what the versions recorded: whether one after the older, up to the newer,
+    changed the password."""
+    if old.has_password != new.has_password:
+        return True
+    if not new.has_password:
+        return False
+    try:
+        return old.get_secret(PASSWORD) != new.get_secret(PASSWORD)
+    except SecretDecryptionError:
+        low, high = sorted((old.number, new.number))
+        between = smtp_config_versions(config).filter(number__gt=low, number__lte=high)
+        return any(PASSWORD in (v.changed_fields or []) for v in between)

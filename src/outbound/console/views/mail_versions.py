@@ -24,7 +24,6 @@ from outbound.console.forms.mail import SmtpConfigForm
 from outbound.console.views.base import REFUSALS, ConsoleView, paginate, refusal
 from outbound.core.errors import CONFLICT_MESSAGE
 from outbound.core.models import EventSource
-from outbound.core.secrets import SecretDecryptionError
 from outbound.integrations.models import AuthenticationObject
 from outbound.mail import services, versions
 from outbound.mail.choices import AuthorizationMethod, Security
@@ -33,7 +32,7 @@ from outbound.mail.models import SmtpConfig, SmtpConfigVersion
 VIEW = "outbound_mail_setup.view"
 EDIT = "outbound_mail_setup.edit"
 PER_PAGE = 50
-PASSWORD = "password"
+PASSWORD = versions.PASSWORD
 SOURCES = dict(EventSource.choices)
 # The order of the form's cards (server, sign-in, sender); a field a version holds beyond
 # these comes last, the password after every other.
@@ -113,25 +112,6 @@ def _shown(name: str, value: Any, objects: dict[Any, str]) -> str:
     return str(value)
 
 
-def _password_changed(config: SmtpConfig, old: SmtpConfigVersion, new: SmtpConfigVersion) -> bool:
-    """Whether the password differs between the two versions (never what it is).
-
-    Each version keeps the password sealed on its own, so two seals of one password differ:
-    the two are opened and compared here, in memory. A seal that no longer opens (the key was
-    changed) leaves what the versions recorded: whether one after the older, up to the newer,
-    changed the password."""
-    if old.has_password != new.has_password:
-        return True
-    if not new.has_password:
-        return False
-    try:
-        return old.get_secret(PASSWORD) != new.get_secret(PASSWORD)
-    except SecretDecryptionError:
-        low, high = sorted((old.number, new.number))
-        between = services.smtp_config_versions(config).filter(number__gt=low, number__lte=high)
-        return any(PASSWORD in (v.changed_fields or []) for v in between)
-
-
 def compare(config: SmtpConfig, old: SmtpConfigVersion, new: SmtpConfigVersion) -> list[Row]:
     """``old`` and ``new`` field by field, in the form's order, with the password last."""
     values_old, values_new = old.values or {}, new.values or {}
@@ -157,7 +137,7 @@ def compare(config: SmtpConfig, old: SmtpConfigVersion, new: SmtpConfigVersion) 
             label=_label(PASSWORD),
             old="Set" if old.has_password else "Not set",
             new="Set" if new.has_password else "Not set",
-            changed=_password_changed(config, old, new),
+            changed=versions.password_changed(config, old, new),
         )
     )
     return rows
